@@ -1,0 +1,57 @@
+"""humelab: Hume-style batch expression measurement, tidy frames and plots for Jupyter.
+
+Scores describe *perceived* expression (how a face, voice or text comes across), not
+felt emotion. Scores from the ``simulated`` engine are synthetic and labelled as such.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import schema
+from .errors import (
+    APIError,
+    AuthError,
+    HumelabDeprecationWarning,
+    HumelabError,
+    HumelabWarning,
+    InputError,
+    JobError,
+    JobFailedError,
+    JobTimeoutError,
+    NotFoundError,
+    RateLimitError,
+    ReadError,
+    SchemaError,
+)
+from .schema import validate
+
+# -- readers (humelab.io) --
+# -- service (humelab.service) --
+# -- client and jobs (humelab.client, humelab.jobs) --
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "__version__",
+    "schema",
+    "validate",
+    "APIError",
+    "AuthError",
+    "HumelabDeprecationWarning",
+    "HumelabError",
+    "HumelabWarning",
+    "InputError",
+    "JobError",
+    "JobFailedError",
+    "JobTimeoutError",
+    "NotFoundError",
+    "RateLimitError",
+    "ReadError",
+    "SchemaError",
+    # -- readers --
+    # -- service --
+    # -- client and jobs --
+]

@@ -1,0 +1,66 @@
+"""The ``humelab`` command line: assembles the subcommands of each part of humelab.
+
+Each part registers its own subcommands from a private module exposing
+``register(subparsers)``; this module only builds the parser and dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import HumelabError
+
+__all__ = ["main"]
+
+#: Modules that contribute subcommands, each with ``register(subparsers)``.
+_COMMAND_MODULES: tuple[str, ...] = (
+    "humelab.io._cli",
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="humelab",
+        description=(
+            "Batch expression measurement in the Hume v0 style. Scores describe "
+            "perceived expression, not felt emotion."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``humelab`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The process exit code.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except HumelabError as exc:
+        print(f"humelab: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("humelab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

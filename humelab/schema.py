@@ -1,0 +1,358 @@
+"""The tidy column contract, the name vocabularies per model, and CSV column orders.
+
+One table (:data:`COLUMNS`) drives validation, documentation and tests. The
+vocabularies are spelled exactly as Hume's v0 API spells them (see
+``reference/batch-api-v0.md`` section 9). The artifacts CSV column orders are used both
+by the service's artifacts writer and by :func:`humelab.read_artifacts`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+
+from .errors import SchemaError
+
+__all__ = [
+    "Column",
+    "COLUMNS",
+    "CORE_COLUMNS",
+    "MODELS",
+    "FAMILIES",
+    "EXPRESSIONS",
+    "EXPRESSIONS_CSV",
+    "LANGUAGE_EXPRESSIONS",
+    "LANGUAGE_EXPRESSIONS_CSV",
+    "FACS",
+    "FACE_DESCRIPTIONS",
+    "BURST_DESCRIPTIONS",
+    "SENTIMENT",
+    "TOXICITY",
+    "VOCABULARY",
+    "CSV_META_COLUMNS",
+    "csv_columns",
+    "csv_families",
+    "validate",
+]
+
+
+class Column(NamedTuple):
+    """One column of the tidy long frame."""
+
+    name: str
+    dtype: str
+    nullable: bool
+    description: str
+
+
+#: The tidy long frame: one row per score, these columns in this order.
+COLUMNS: tuple[Column, ...] = (
+    Column("job_id", "category", True, "job id when known, else missing"),
+    Column("source", "category", False, "URL, uploaded filename, or `text`"),
+    Column("file", "category", False, "file inside the source (archive path, text index)"),
+    Column("model", "category", False, "face, burst, prosody, language, ner, facemesh"),
+    Column("group", "category", False, "grouped_predictions id: face_0, spk_1, unknown"),
+    Column("segment", "int32", False, "index of the prediction inside its group, input order"),
+    Column("frame", "Int64", True, "video frame (face), else missing"),
+    Column("begin", "float64", True, "seconds; face: equals `time`; missing without time"),
+    Column("end", "float64", True, "seconds; face: equals `time`; missing without time"),
+    Column("text", "category", True, "transcript or text of the segment, else missing"),
+    Column("family", "category", False, "emotions, facs, descriptions, sentiment, toxicity"),
+    Column("name", "category", False, "the dimension, spelled exactly as the API spells it"),
+    Column("score", "float32|float64", False, "the value (v0 scores are float32 values)"),
+)
+
+#: Names of the core columns, in order.
+CORE_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+
+#: Model names, in the order the v0 API lists them.
+MODELS: tuple[str, ...] = ("face", "burst", "prosody", "language", "ner", "facemesh")
+
+# -- vocabularies -----------------------------------------------------------------------
+
+#: The 48 expressions of face, burst, prosody and facemesh, JSON (alphabetical) order.
+EXPRESSIONS: tuple[str, ...] = (
+    "Admiration", "Adoration", "Aesthetic Appreciation", "Amusement", "Anger",
+    "Anxiety", "Awe", "Awkwardness", "Boredom", "Calmness", "Concentration",
+    "Confusion", "Contemplation", "Contempt", "Contentment", "Craving", "Desire",
+    "Determination", "Disappointment", "Disgust", "Distress", "Doubt", "Ecstasy",
+    "Embarrassment", "Empathic Pain", "Entrancement", "Envy", "Excitement", "Fear",
+    "Guilt", "Horror", "Interest", "Joy", "Love", "Nostalgia", "Pain", "Pride",
+    "Realization", "Relief", "Romance", "Sadness", "Satisfaction", "Shame",
+    "Surprise (negative)", "Surprise (positive)", "Sympathy", "Tiredness", "Triumph",
+)  # fmt: skip
+
+
+def _move_after(names, name, after):
+    out = [n for n in names if n != name]
+    out.insert(out.index(after) + 1, name)
+    return tuple(out)
+
+
+def _swap(names, a, b):
+    out = list(names)
+    i, j = out.index(a), out.index(b)
+    out[i], out[j] = out[j], out[i]
+    return tuple(out)
+
+
+#: The 48 expressions in face.csv / prosody.csv column order (Contemplation before
+#: Confusion; Desire after Satisfaction).
+EXPRESSIONS_CSV: tuple[str, ...] = _move_after(
+    _swap(EXPRESSIONS, "Confusion", "Contemplation"), "Desire", "Satisfaction"
+)
+
+
+#: The 53 language expressions (the 48 plus five), JSON (alphabetical) order.
+LANGUAGE_EXPRESSIONS: tuple[str, ...] = tuple(
+    sorted(EXPRESSIONS + ("Annoyance", "Disapproval", "Enthusiasm", "Gratitude", "Sarcasm"))
+)
+
+#: The 53 language expressions in language.csv / ner.csv column order (only Desire moves,
+#: after Satisfaction).
+LANGUAGE_EXPRESSIONS_CSV: tuple[str, ...] = _move_after(
+    LANGUAGE_EXPRESSIONS, "Desire", "Satisfaction"
+)
+
+#: The 36 face FACS 2.0 names.
+FACS: tuple[str, ...] = (
+    "AU1 Inner Brow Raise", "AU2 Outer Brow Raise", "AU4 Brow Lowerer",
+    "AU5 Upper Lid Raise", "AU6 Cheek Raise", "AU7 Lids Tight", "AU9 Nose Wrinkle",
+    "AU10 Upper Lip Raiser", "AU11 Nasolabial Furrow Deepener", "AU12 Lip Corner Puller",
+    "AU14 Dimpler", "AU15 Lip Corner Depressor", "AU16 Lower Lip Depress",
+    "AU17 Chin Raiser", "AU18 Lip Pucker", "AU19 Tongue Show", "AU20 Lip Stretch",
+    "AU22 Lip Funneler", "AU23 Lip Tightener", "AU24 Lip Presser", "AU25 Lips Part",
+    "AU26 Jaw Drop", "AU27 Mouth Stretch", "AU28 Lips Suck", "AU32 Bite", "AU34 Puff",
+    "AU37 Lip Wipe", "AU38 Nostril Dilate", "AU43 Eye Closure", "AU53 Head Up",
+    "AU54 Head Down", "Hand over Mouth", "Hand over Eyes", "Hand over Forehead",
+    "Hand over Face", "Hand touching Face / Head",
+)  # fmt: skip
+
+#: The 27 face descriptions.
+FACE_DESCRIPTIONS: tuple[str, ...] = (
+    "Beaming", "Biting lip", "Cheering", "Cringe", "Cry", "Eyes closed", "Face in hands",
+    "Frown", "Gasp", "Glare", "Glaring", "Grimace", "Grin", "Jaw drop", "Laugh",
+    "Licking lip", "Pout", "Scowl", "Smile", "Smirk", "Snarl", "Squint", "Sulking",
+    "Tongue out", "Wide-eyed", "Wince", "Wrinkled nose",
+)  # fmt: skip
+
+#: The 67 vocal burst descriptions (capitalised as Hume's docs print them).
+BURST_DESCRIPTIONS: tuple[str, ...] = (
+    "Ah", "Aha", "Ahh", "Argh", "Aww", "Cackle", "Cheer", "Chuckle", "Cry", "Eek", "Eww",
+    "Gasp", "Giggle", "Groan", "Growl", "Grr", "Grunt", "Ha", "Hah", "Haha", "Hehe",
+    "Hiss", "Hmm", "Hoot", "Howl", "Huh", "Hurray", "Laugh", "Mhm", "Mmm", "Moan", "Oh",
+    "Ohh", "Ooh", "Ooph", "Ouch", "Oww", "Pant", "Pff", "Phew", "Roar", "Scream",
+    "Screech", "Shout", "Shriek", "Sigh", "Snicker", "Snort", "Sob", "Squeal", "Tsk",
+    "Ugh", "Uh", "Uh-huh", "Umm", "Wail", "Wheep", "Whee", "Whew", "Whimper", "Woah",
+    "Wow", "Yawn", "Yay", "Yelp", "Yippee", "Yuck",
+)  # fmt: skip
+
+#: Sentiment names, "1" (most negative) to "9".
+SENTIMENT: tuple[str, ...] = tuple(str(i) for i in range(1, 10))
+
+#: Toxicity names.
+TOXICITY: tuple[str, ...] = (
+    "toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate",
+)  # fmt: skip
+
+#: Score families per model, in JSON key order, with their names in JSON order.
+VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
+    "face": {
+        "emotions": EXPRESSIONS,
+        "facs": FACS,
+        "descriptions": FACE_DESCRIPTIONS,
+    },
+    "burst": {"emotions": EXPRESSIONS, "descriptions": BURST_DESCRIPTIONS},
+    "prosody": {"emotions": EXPRESSIONS},
+    "language": {
+        "emotions": LANGUAGE_EXPRESSIONS,
+        "sentiment": SENTIMENT,
+        "toxicity": TOXICITY,
+    },
+    "ner": {"emotions": LANGUAGE_EXPRESSIONS},
+    "facemesh": {"emotions": EXPRESSIONS},
+}
+
+#: All score families.
+FAMILIES: tuple[str, ...] = ("emotions", "facs", "descriptions", "sentiment", "toxicity")
+
+# -- artifacts CSV layout -----------------------------------------------------------------
+
+#: Per-model metadata columns of the artifacts CSVs, in order, mapped to where the value
+#: lives in a v0 prediction (a dotted path; ``group`` is the grouped_predictions id).
+#: face, prosody and language are observed in real artifacts; burst, ner and facemesh
+#: were never observed and follow the same pattern (humelab's documented choice).
+CSV_META_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "face": (
+        ("Id", "group"),
+        ("Frame", "frame"),
+        ("Time", "time"),
+        ("Probability", "prob"),
+        ("FaceX0", "box.x"),
+        ("FaceY0", "box.y"),
+        ("FaceWidth", "box.w"),
+        ("FaceHeight", "box.h"),
+    ),
+    "burst": (
+        ("Id", "group"),
+        ("BeginTime", "time.begin"),
+        ("EndTime", "time.end"),
+    ),
+    "prosody": (
+        ("Id", "group"),
+        ("Text", "text"),
+        ("BeginTime", "time.begin"),
+        ("EndTime", "time.end"),
+        ("Confidence", "confidence"),
+        ("SpeakerConfidence", "speaker_confidence"),
+    ),
+    "language": (
+        ("Id", "group"),
+        ("Text", "text"),
+        ("BeginPosition", "position.begin"),
+        ("EndPosition", "position.end"),
+        ("BeginTime", "time.begin"),
+        ("EndTime", "time.end"),
+        ("Confidence", "confidence"),
+        ("SpeakerConfidence", "speaker_confidence"),
+    ),
+    "ner": (
+        ("Id", "group"),
+        ("Entity", "entity"),
+        ("BeginPosition", "position.begin"),
+        ("EndPosition", "position.end"),
+        ("BeginTime", "time.begin"),
+        ("EndTime", "time.end"),
+        ("EntityConfidence", "entity_confidence"),
+        ("Support", "support"),
+        ("Uri", "uri"),
+        ("LinkWord", "link_word"),
+        ("Confidence", "confidence"),
+        ("SpeakerConfidence", "speaker_confidence"),
+    ),
+    "facemesh": (("Id", "group"),),
+}
+
+_CSV_SCORES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "face": (
+        ("emotions", EXPRESSIONS_CSV),
+        ("facs", FACS),
+        ("descriptions", FACE_DESCRIPTIONS),
+    ),
+    "burst": (("emotions", EXPRESSIONS_CSV), ("descriptions", BURST_DESCRIPTIONS)),
+    "prosody": (("emotions", EXPRESSIONS_CSV),),
+    "language": (
+        ("emotions", LANGUAGE_EXPRESSIONS_CSV),
+        ("sentiment", SENTIMENT),
+        ("toxicity", TOXICITY),
+    ),
+    "ner": (("emotions", LANGUAGE_EXPRESSIONS_CSV),),
+    "facemesh": (("emotions", EXPRESSIONS_CSV),),
+}
+
+
+def csv_families(model: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Score families of ``{model}.csv`` in column order.
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`MODELS`.
+
+    Returns
+    -------
+    tuple of (family, names)
+        Each score family with its dimension names in CSV column order.
+    """
+    _check_model(model)
+    return _CSV_SCORES[model]
+
+
+def csv_columns(model: str) -> tuple[str, ...]:
+    """The full header of ``{model}.csv`` in an artifacts zip.
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`MODELS`.
+
+    Returns
+    -------
+    tuple of str
+        Metadata columns, then every score column, in the order Hume wrote them.
+
+    Examples
+    --------
+    >>> from humelab.schema import csv_columns
+    >>> csv_columns("prosody")[:6]
+    ('Id', 'Text', 'BeginTime', 'EndTime', 'Confidence', 'SpeakerConfidence')
+    """
+    _check_model(model)
+    meta = tuple(c for c, _ in CSV_META_COLUMNS[model])
+    scores = tuple(n for _, names in _CSV_SCORES[model] for n in names)
+    return meta + scores
+
+
+def _check_model(model):
+    if model not in MODELS:
+        raise SchemaError(f"Unknown model {model!r}; expected one of {', '.join(MODELS)}.")
+
+
+# -- validation ---------------------------------------------------------------------------
+
+
+def validate(data: pd.DataFrame) -> pd.DataFrame:
+    """Check a frame against the tidy long contract.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        A long frame, as returned by :func:`humelab.read_predictions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``data`` itself, unchanged, so calls can be chained.
+
+    Raises
+    ------
+    SchemaError
+        Listing every missing column and every dtype mismatch as expected vs actual,
+        and nulls in non-nullable columns. A wide frame or a :class:`humelab.Job` gets
+        a message saying how to convert it.
+    """
+    if not isinstance(data, pd.DataFrame):
+        hint = ""
+        if hasattr(data, "frame") and hasattr(data, "job_id"):
+            hint = " It looks like a `Job`; use `job.frame()` to get its tidy frame."
+        raise SchemaError(
+            f"`validate` expects a pandas DataFrame, got {type(data).__name__}.{hint}"
+        )
+    problems = []
+    missing = [c.name for c in COLUMNS if c.name not in data.columns]
+    if missing:
+        problems.append("missing columns: " + ", ".join(f"`{m}`" for m in missing))
+    for col in COLUMNS:
+        if col.name not in data.columns:
+            continue
+        actual = str(data[col.name].dtype)
+        if actual not in col.dtype.split("|"):
+            problems.append(f"`{col.name}` has dtype {actual}, expected {col.dtype}")
+        elif not col.nullable and data[col.name].isna().any():
+            n = int(data[col.name].isna().sum())
+            problems.append(f"`{col.name}` has {n} missing values but may not be null")
+    if problems:
+        hint = ""
+        if "name" in missing and "score" in missing:
+            hint = (
+                " This looks like a wide frame (one column per dimension); read with "
+                "`shape='long'` or convert it with `humelab.to_long(df)` first."
+            )
+        raise SchemaError(
+            "Frame does not match the tidy contract (see `humelab.schema.COLUMNS`): "
+            + "; ".join(problems)
+            + "."
+            + hint
+        )
+    return data
