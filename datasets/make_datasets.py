@@ -71,7 +71,9 @@ def draw_face(w: int, h: int, cx: float, cy: float, smile: float) -> np.ndarray:
     face = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
     img[face] = (225, 185, 150)
     for ex in (cx - rx * 0.4, cx + rx * 0.4):
-        eye = ((xx - ex) / (rx * 0.14)) ** 2 + ((yy - (cy - ry * 0.25)) / (ry * 0.1)) ** 2
+        eye = ((xx - ex) / (rx * 0.14)) ** 2 + (
+            (yy - (cy - ry * 0.25)) / (ry * 0.1)
+        ) ** 2
         img[eye <= 1] = (30, 30, 30)
     mx = (xx - cx) / (rx * 0.5)
     mouth_y = cy + ry * 0.4 + smile * ry * 0.2 * (1 - mx**2)
@@ -98,7 +100,10 @@ def make_video(path: Path, audio: np.ndarray, *, fps: int = 10) -> Path:
         for i in range(nframes):
             t = i / max(nframes - 1, 1)
             rgb = draw_face(
-                w, h, cx=w * (0.35 + 0.3 * t), cy=h * (0.5 + 0.05 * np.sin(6 * t)),
+                w,
+                h,
+                cx=w * (0.35 + 0.3 * t),
+                cy=h * (0.5 + 0.05 * np.sin(6 * t)),
                 smile=-0.6 + 1.6 * t,
             )
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")

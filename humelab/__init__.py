@@ -29,6 +29,9 @@ from .schema import validate
 # -- readers (humelab.io) --
 # -- service (humelab.service) --
 # -- client and jobs (humelab.client, humelab.jobs) --
+from .client import Client
+from .datasets import example_files
+from .jobs import Job, JobGroup, JobStatus, run, wait_all
 
 __version__ = "0.1.0"
 
@@ -54,4 +57,11 @@ __all__ = [
     # -- readers --
     # -- service --
     # -- client and jobs --
+    "Client",
+    "Job",
+    "JobGroup",
+    "JobStatus",
+    "example_files",
+    "run",
+    "wait_all",
 ]

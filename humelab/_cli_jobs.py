@@ -1,0 +1,218 @@
+"""The job subcommands of the ``humelab`` command: submit, wait, fetch, jobs, demo.
+
+Each talks to ``HUMELAB_URL`` (or ``--url``); with neither, it starts the embedded
+local service (``simulated`` engine) inside the command's own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import InputError
+
+__all__ = ["register"]
+
+_NOTE = (
+    "Scores describe perceived expression (how a face, voice or text comes across), "
+    "not felt emotion."
+)
+
+
+def register(subparsers) -> None:
+    """Add ``submit``, ``wait``, ``fetch``, ``jobs`` and ``demo`` to the parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        help="the Batch service (default: $HUMELAB_URL, else the embedded service)",
+    )
+    common.add_argument(
+        "--data-dir",
+        help="ledger, cache and embedded-service folder (default: $HUMELAB_DATA_DIR)",
+    )
+
+    p = subparsers.add_parser(
+        "submit",
+        parents=[common],
+        help="submit files, folders, globs and URLs as one or more jobs",
+        description=(
+            "Submit media as jobs; prints one job id per line. The API key comes "
+            "from $HUMELAB_API_KEY."
+        ),
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="file, folder, glob or URL")
+    p.add_argument(
+        "--models",
+        help="comma-separated models (face,prosody) or a JSON object of configs",
+    )
+    p.add_argument("--text", action="append", help="a text item (repeatable)")
+    p.add_argument("--wait", action="store_true", help="wait for the jobs to end")
+    p.add_argument("--timeout", type=float, help="seconds to wait at most")
+    p.add_argument(
+        "--resubmit", action="store_true", help="submit even if already in the ledger"
+    )
+    p.set_defaults(func=_submit)
+
+    p = subparsers.add_parser(
+        "wait", parents=[common], help="wait for a job to end, with a progress bar"
+    )
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("--timeout", type=float, help="seconds to wait at most")
+    p.set_defaults(func=_wait)
+
+    p = subparsers.add_parser(
+        "fetch",
+        parents=[common],
+        help="download a job's predictions JSON and artifacts zip",
+    )
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    p.set_defaults(func=_fetch)
+
+    p = subparsers.add_parser(
+        "jobs", parents=[common], help="list the jobs this machine submitted (ledger)"
+    )
+    p.add_argument("--all", action="store_true", help="jobs of every service")
+    p.set_defaults(func=_jobs)
+
+    p = subparsers.add_parser(
+        "demo",
+        parents=[common],
+        help="run the example media through the service and summarize the results",
+    )
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds at most")
+    p.set_defaults(func=_demo)
+
+
+def _client(args):
+    from .client import Client
+
+    return Client(args.url, data_dir=args.data_dir)
+
+
+def _parse_models(text: str | None) -> dict | None:
+    if not text:
+        return None
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            models = json.loads(text)
+        except ValueError as exc:
+            raise InputError(f"`--models` is not valid JSON: {exc}.") from None
+        return models
+    return {name.strip(): {} for name in text.split(",") if name.strip()}
+
+
+def _submit(args) -> int:
+    with _client(args) as client:
+        group = client.submit_many(
+            args.paths or None,
+            text=args.text,
+            models=_parse_models(args.models),
+            resubmit=args.resubmit,
+        )
+        for job in group:
+            print(job.id, flush=True)
+        if client.embedded and not args.wait:
+            print(
+                "humelab: the embedded service lives only as long as this command, so "
+                "it waits for the jobs (set HUMELAB_URL to use a running service).",
+                file=sys.stderr,
+            )
+        if args.wait or client.embedded:
+            group.wait(args.timeout)
+            for job in group:
+                print(f"{job.id} {job.status}", file=sys.stderr)
+    return 0
+
+
+def _wait(args) -> int:
+    with _client(args) as client:
+        job = client.job(args.job_id).wait(args.timeout)
+        done, total = job.progress
+        print(f"{job.id} {job.status} ({done}/{total} files)")
+    return 0
+
+
+def _fetch(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _client(args) as client:
+        job = client.job(args.job_id)
+        preds = out / f"predictions-{job.id}.json"
+        src = job.cache_dir / "predictions.json"
+        job.predictions()
+        preds.write_bytes(src.read_bytes())
+        art = job.download_artifacts(out)
+        print(preds)
+        print(art)
+    return 0
+
+
+def _jobs(args) -> int:
+    import pandas as pd
+
+    with _client(args) as client:
+        df = client.jobs(all_services=args.all)
+    if df.empty:
+        print("No jobs in the ledger yet; submit one with `humelab submit PATHS...`.")
+        return 0
+    df = df.assign(submitted=df["submitted"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    cols = ["job_id", "submitted", "status", "inputs", "models"]
+    if args.all:
+        cols.append("service")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(df[cols].to_string(index=False))
+    return 0
+
+
+def _demo(args) -> int:
+    from .datasets import example_files
+
+    files = example_files()
+    models = {"face": {}, "burst": {}, "prosody": {}, "language": {}}
+    with _client(args) as client:
+        job = client.submit(files, models=models)
+        print(
+            f"Submitted job {job.id}: {len(files)} example files "
+            f"({', '.join(p.name for p in files)}) with models "
+            f"{', '.join(models)}."
+        )
+        job.wait(args.timeout)
+        df = job.frame("long", errors="ignore")
+    print()
+    print(_summary(df))
+    print()
+    if job.simulated is False:
+        print(f"Scores measured by the service's engine. {_NOTE}")
+    else:
+        print(
+            "These scores are SIMULATED (synthetic stand-ins from the `simulated` "
+            f"engine, for teaching and tests). {_NOTE}"
+        )
+    return 0
+
+
+def _summary(df, *, top: int = 3) -> str:
+    """Per file and model, the expressions with the highest mean score."""
+    emo = df[df["family"] == "emotions"]
+    if emo.empty:
+        return "No expression scores came back."
+    means = (
+        emo.groupby(["source", "file", "model", "name"], observed=True)["score"]
+        .mean()
+        .reset_index()
+        .sort_values(["source", "file", "model", "score"], ascending=[1, 1, 1, 0])
+    )
+    lines = []
+    for (source, file), per_file in means.groupby(["source", "file"], observed=True):
+        label = source if source == file else f"{source} / {file}"
+        lines.append(str(label))
+        for model, rows in per_file.groupby("model", observed=True, sort=False):
+            best = ", ".join(
+                f"{n} {s:.2f}" for n, s in rows.head(top)[["name", "score"]].values
+            )
+            lines.append(f"  {model:<9} {best}")
+    return "\n".join(lines)

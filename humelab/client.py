@@ -1,0 +1,783 @@
+"""HTTP transport to a Batch service, and :class:`Client`, the notebook's entry point.
+
+One :class:`requests.Session` per client, the API key in a header (never in a repr,
+log, exception or file), timeouts always set, GETs retried on connection errors, 429
+and 5xx with back-off, POSTs retried only when they never reached the service, and
+every HTTP error mapped to a :class:`humelab.APIError` subclass that states the
+method, path, status and the service's message.
+
+With no ``base_url`` anywhere, the client starts the embedded local service
+(``simulated`` engine) in this process, once, shared by every client.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import json
+import logging
+import mimetypes
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ._ledger import Ledger, default_data_dir
+from .errors import APIError, AuthError, InputError, NotFoundError, RateLimitError
+from .inputs import Inputs, chunk_inputs, collect_inputs, preflight
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .jobs import Job, JobGroup
+
+__all__ = ["Client"]
+
+log = logging.getLogger(__name__)
+
+_JOBS = "/v0/batch/jobs"
+_RETRY_STATUS = (429, 500, 502, 503, 504)
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# -- the embedded service -----------------------------------------------------------
+
+_EMBEDDED: dict[Path, Any] = {}
+_EMBEDDED_LOCK = threading.Lock()
+
+
+def _say(message: str) -> None:
+    """One line for a person (stderr, so it never mixes with a CLI's data output)."""
+    print(f"humelab: {message}", file=sys.stderr, flush=True)
+
+
+def _embedded_server(data_dir: Path):
+    """The in-process service keeping its jobs in ``data_dir`` (started once)."""
+    with _EMBEDDED_LOCK:
+        server = _EMBEDDED.get(data_dir)
+        if server is not None:
+            return server
+        try:
+            from .service import serve
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise InputError(
+                "No `base_url` was given and HUMELAB_URL is not set, so humelab would "
+                f"start its local Batch service, but it is not installed ({exc}). "
+                'Install it with `pip install "humelab[service]"`, or pass `base_url`.'
+            ) from exc
+        server = serve(host="127.0.0.1", port=0, data_dir=data_dir, engine="simulated")
+        entered = server.__enter__() if hasattr(server, "__enter__") else None
+        server = entered if entered is not None else server
+        _EMBEDDED[data_dir] = server
+        atexit.register(_stop_embedded, data_dir)
+        _say(
+            f"started the local Batch service at {server.url} (engine "
+            f"`{getattr(server, 'engine', 'simulated')}`: its scores are simulated, not "
+            f"measurements); jobs are kept in {data_dir}."
+        )
+        return server
+
+
+def _stop_embedded(data_dir: Path) -> None:
+    server = _EMBEDDED.pop(data_dir, None)
+    if server is not None:
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+# -- callback receiver --------------------------------------------------------------
+
+
+class _CallbackReceiver:
+    """A tiny HTTP server on 127.0.0.1 that receives job callbacks in a thread."""
+
+    def __init__(self):
+        self.token = secrets.token_urlsafe(16)
+        self.events: dict[str, threading.Event] = {}
+        self.bodies: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                ok = self.path.split("?")[0] == f"/callback/{receiver.token}"
+                try:
+                    data = json.loads(body) if ok else None
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and data.get("job_id"):
+                    receiver._arrived(str(data["job_id"]), data)
+                    self.send_response(200)
+                else:
+                    self.send_response(400 if ok else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):  # silence the default stderr log
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="humelab-callbacks", daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/callback/{self.token}"
+
+    def event(self, job_id: str) -> threading.Event:
+        with self._lock:
+            return self.events.setdefault(job_id, threading.Event())
+
+    def _arrived(self, job_id: str, body: dict) -> None:
+        self.bodies[job_id] = body
+        self.event(job_id).set()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- the client ---------------------------------------------------------------------
+
+
+def _message(response: requests.Response) -> str:
+    """The service's reason: JSON ``message``/``error``, else the body text."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = (response.text or "").strip()
+        return text[:300] or response.reason or "no message"
+    if isinstance(body, dict):
+        if "fault" in body and isinstance(body["fault"], dict):
+            return str(body["fault"].get("faultstring") or body["fault"])
+        parts = [str(body[k]) for k in ("message", "error") if body.get(k)]
+        if parts:
+            return parts[0]
+    return json.dumps(body)[:300]
+
+
+class Client:
+    """Talk to a Batch service (v0 contract) from a notebook or script.
+
+    Parameters
+    ----------
+    base_url : str, optional
+        The service, e.g. ``"http://127.0.0.1:8000"``. Defaults to the env var
+        ``HUMELAB_URL``; with neither, the embedded local service (``simulated``
+        engine) is started in this process, once, and shared by all clients.
+    api_key : str, optional
+        The service's key, sent as ``X-Hume-Api-Key``. Defaults to the env var
+        ``HUMELAB_API_KEY``. (``HUME_API_KEY`` is Hume's own key, used only by the
+        service's ``hume`` engine.) Never shown in a repr, log or error.
+    timeout : float or (float, float)
+        Seconds to wait for the service: one number for reading (connecting gets at
+        most 10 s), or a ``(connect, read)`` pair. Always set.
+    max_retries : int
+        Retries of a GET on connection errors, 429 (honouring ``Retry-After``) and
+        5xx, with exponential back-off. A POST is retried only on a connection error
+        before anything was sent, so a job is never created twice.
+    poll_interval : float
+        The longest pause between two status checks while waiting, in seconds.
+        Polling starts at 0.1 s and grows up to this cap.
+    data_dir : path, optional
+        Where the ledger, the download cache and the embedded service's jobs live.
+        Defaults to the env var ``HUMELAB_DATA_DIR``, else the per-user data
+        directory (``platformdirs``).
+
+    Examples
+    --------
+    >>> import humelab
+    >>> with humelab.Client() as client:  # doctest: +SKIP
+    ...     job = client.submit(humelab.example_files(), models={"face": {}})
+    ...     df = job.wait().frame()
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float | tuple[float, float] = 60.0,
+        max_retries: int = 5,
+        poll_interval: float = 2.0,
+        data_dir: str | os.PathLike | None = None,
+    ):
+        self.data_dir = default_data_dir(data_dir)
+        base_url = base_url or os.environ.get("HUMELAB_URL") or None
+        api_key = api_key or os.environ.get("HUMELAB_API_KEY") or None
+        self.embedded = base_url is None
+        if self.embedded:
+            server = _embedded_server(self.data_dir / "service")
+            base_url = server.url
+            api_key = api_key or getattr(server, "api_key", None)
+            self.service = f"embedded:{self.data_dir / 'service'}"
+        else:
+            self.service = base_url.rstrip("/")
+        self.base_url = base_url.rstrip("/")
+        self.__api_key = api_key
+        if isinstance(timeout, (int, float)):
+            timeout = (min(10.0, float(timeout)), float(timeout))
+        self.timeout = tuple(timeout)
+        self.max_retries = int(max_retries)
+        if poll_interval <= 0:
+            raise InputError(f"`poll_interval` must be > 0; got {poll_interval!r}.")
+        self.poll_interval = float(poll_interval)
+        #: Injectable for tests: the clock and sleep used while waiting.
+        self.clock = time.monotonic
+        self.sleep = time.sleep
+        self.ledger = Ledger(self.data_dir / "ledger.sqlite3")
+        self._receiver: _CallbackReceiver | None = None
+        self._session = self._make_session()
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _make_session(self) -> requests.Session:
+        session = requests.Session()
+        retry = Retry(
+            total=self.max_retries,
+            connect=self.max_retries,
+            read=self.max_retries,
+            status=self.max_retries,
+            other=0,
+            allowed_methods=_IDEMPOTENT,
+            status_forcelist=_RETRY_STATUS,
+            backoff_factor=0.2,
+            backoff_max=5.0,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=8)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = "humelab"
+        if self.__api_key:
+            session.headers["X-Hume-Api-Key"] = self.__api_key
+        return session
+
+    @property
+    def engine(self) -> str | None:
+        """The embedded service's engine, or None for a remote service."""
+        server = _EMBEDDED.get(self.data_dir / "service") if self.embedded else None
+        return getattr(server, "engine", "simulated") if server else None
+
+    def __repr__(self) -> str:
+        key = "***" if self.__api_key else None
+        where = "embedded, " if self.embedded else ""
+        return f"Client({where}base_url={self.base_url!r}, api_key={key})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session and the callback receiver (the service keeps going)."""
+        self._session.close()
+        if self._receiver is not None:
+            self._receiver.close()
+            self._receiver = None
+
+    def __del__(self):  # pragma: no cover - best effort
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Send one request to the service and map errors.
+
+        Parameters
+        ----------
+        method : str
+            HTTP method.
+        path : str
+            Path below ``base_url``, e.g. ``"/v0/batch/jobs"``.
+        **kwargs
+            Passed to :meth:`requests.Session.request` (``timeout`` is always set).
+
+        Returns
+        -------
+        requests.Response
+            A 2xx response.
+
+        Raises
+        ------
+        APIError
+            No response (connection refused or dropped), or a non-2xx status;
+            :class:`AuthError` for 401/403, :class:`NotFoundError` for 404,
+            :class:`RateLimitError` for 429 once retries are spent.
+        """
+        kwargs.setdefault("timeout", self.timeout)
+        url = self.base_url + path
+        try:
+            response = self._session.request(method, url, **kwargs)
+        except requests.exceptions.RetryError as exc:
+            raise APIError(
+                f"{method} {path} failed after {self.max_retries} retries: {exc}. "
+                "The service keeps failing; try again later."
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            sent = method in _IDEMPOTENT or not _never_sent(exc)
+            hint = (
+                " The request may have reached the service: check `client.jobs()` "
+                "and the service's job list before submitting again."
+                if method not in _IDEMPOTENT and sent
+                else " Is the service running? Check `base_url` / HUMELAB_URL."
+            )
+            raise APIError(
+                f"{method} {path}: no response from {self.base_url} "
+                f"({type(exc).__name__}).{hint}"
+            ) from None
+        except requests.exceptions.Timeout:
+            raise APIError(
+                f"{method} {path}: no answer from {self.base_url} within "
+                f"{self.timeout[1]:g} s. Pass a larger `timeout=` to Client."
+            ) from None
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        if response.ok:
+            return response
+        status = response.status_code
+        reason = _message(response)
+        msg = f"{method} {path} failed with HTTP {status}: {reason}"
+        if status in (401, 403):
+            cls = AuthError
+            msg += (
+                ". Pass the service's key as `api_key=` or set HUMELAB_API_KEY "
+                "(HUME_API_KEY is Hume's own key, used only by the service)."
+            )
+        elif status == 404:
+            cls = NotFoundError
+            msg += ". Check the job id and that `base_url` is the service that ran it."
+        elif status == 429:
+            cls = RateLimitError
+            msg += ". The service is rate limiting; wait a little and try again."
+        else:
+            cls = APIError
+            msg += "."
+        raise cls(msg, status, request=response.request, response=response)
+
+    def get_json(self, path: str, **kwargs) -> Any:
+        """GET ``path`` and return the parsed JSON body."""
+        response = self.request("GET", path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise APIError(
+                f"GET {path} returned HTTP {response.status_code} but the body is not "
+                "JSON; is `base_url` a humelab/Hume Batch service?",
+                response.status_code,
+                response=response,
+            ) from None
+
+    def _cache_dir(self, job_id: str) -> Path:
+        slug = hashlib.sha256(self.service.encode()).hexdigest()[:16]
+        return self.data_dir / "cache" / slug / job_id
+
+    def _callback_receiver(self) -> _CallbackReceiver:
+        if self._receiver is None:
+            self._receiver = _CallbackReceiver()
+        return self._receiver
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def submit(
+        self,
+        inputs: Any = None,
+        *,
+        urls: Iterable[str] | str | None = None,
+        files: Iterable[Any] | None = None,
+        text: Iterable[str] | str | None = None,
+        models: dict[str, dict] | None = None,
+        transcription: dict | None = None,
+        callback_url: str | None = None,
+        notify: bool = False,
+        callback: bool = False,
+        resubmit: bool = False,
+    ) -> Job:
+        """Start one job on the service and record it in the ledger.
+
+        Parameters
+        ----------
+        inputs : path, str, (name, bytes) or list of them, optional
+            Files, folders (walked, skipping hidden files and ``__MACOSX``), globs,
+            URLs and in-memory ``(name, bytes)`` pairs, mixed.
+        urls, files, text : optional
+            URLs, uploads and raw text items, given separately.
+        models : dict, optional
+            v0 model configs, e.g. ``{"face": {"identify_faces": True},
+            "prosody": {}}``; omitted means every model with defaults. Checked
+            before anything is sent.
+        transcription : dict, optional
+            v0 transcription config, e.g. ``{"language": "en"}``.
+        callback_url : str, optional
+            The service POSTs the result there when the job ends.
+        notify : bool
+            Ask the service to email on completion (ignored by the local service).
+        callback : bool
+            Start a small receiver on 127.0.0.1 and pass its URL as
+            ``callback_url``, so :meth:`Job.wait` returns the moment the job ends
+            (the service must run on this machine).
+        resubmit : bool
+            Submit even if the ledger holds a job with the same inputs and config.
+
+        Returns
+        -------
+        Job
+            The new job, or the existing one for the same inputs and config.
+
+        Raises
+        ------
+        InputError
+            A path does not exist, a model or option is unknown, or a limit is
+            exceeded (over 100 files: use :meth:`submit_many`).
+        APIError
+            The service refused the job.
+        """
+        bundle = preflight(collect_inputs(inputs, urls=urls, files=files, text=text))
+        return self._submit_one(
+            bundle,
+            models=models,
+            transcription=transcription,
+            callback_url=callback_url,
+            notify=notify,
+            callback=callback,
+            resubmit=resubmit,
+        )
+
+    def submit_many(
+        self,
+        inputs: Any = None,
+        *,
+        urls: Iterable[str] | str | None = None,
+        files: Iterable[Any] | None = None,
+        text: Iterable[str] | str | None = None,
+        models: dict[str, dict] | None = None,
+        transcription: dict | None = None,
+        callback_url: str | None = None,
+        notify: bool = False,
+        callback: bool = False,
+        resubmit: bool = False,
+        max_per_job: int = 100,
+    ) -> JobGroup:
+        """Start as many jobs as the inputs need (at most 100 of each kind per job).
+
+        Parameters
+        ----------
+        inputs, urls, files, text, models, transcription, callback_url, notify,
+        callback, resubmit
+            As in :meth:`submit`.
+        max_per_job : int
+            Files (and URLs, and texts) per job, at most 100.
+
+        Returns
+        -------
+        JobGroup
+            The jobs, tracked together: ``group.wait()`` draws one bar.
+        """
+        from .jobs import JobGroup
+
+        if not 1 <= max_per_job <= 100:
+            raise InputError(f"`max_per_job` must be 1 to 100; got {max_per_job!r}.")
+        bundle = collect_inputs(inputs, urls=urls, files=files, text=text)
+        preflight(bundle, max_urls=10**9, max_files=10**9, max_texts=10**9)
+        chunks = chunk_inputs(
+            bundle, max_urls=max_per_job, max_files=max_per_job, max_texts=max_per_job
+        )
+        _check_models(models)
+        _check_transcription(transcription)
+        group_id = secrets.token_hex(8)
+        jobs = [
+            self._submit_one(
+                chunk,
+                models=models,
+                transcription=transcription,
+                callback_url=callback_url,
+                notify=notify,
+                callback=callback,
+                resubmit=resubmit,
+                group_id=group_id,
+            )
+            for chunk in chunks
+        ]
+        return JobGroup(jobs)
+
+    def _submit_one(
+        self,
+        bundle: Inputs,
+        *,
+        models,
+        transcription,
+        callback_url,
+        notify,
+        callback,
+        resubmit,
+        group_id=None,
+    ) -> Job:
+        from .jobs import Job
+
+        models = _check_models(models)
+        _check_transcription(transcription)
+        if callback and callback_url:
+            raise InputError(
+                "Pass either `callback=True` (a local receiver) or `callback_url=`, "
+                "not both."
+            )
+        fingerprint = bundle.fingerprint()
+        config = {
+            "models": models,
+            "transcription": transcription,
+            "callback_url": callback_url,
+            "notify": bool(notify),
+        }
+        key = hashlib.sha256(
+            json.dumps({"inputs": fingerprint, **config}, sort_keys=True).encode()
+        ).hexdigest()
+        if not resubmit:
+            existing = self._existing(key)
+            if existing is not None:
+                _say(
+                    f"these inputs and models were already submitted as job "
+                    f"`{existing.id}` ({existing.status}); returning it. Pass "
+                    "`resubmit=True` to run them again."
+                )
+                return existing
+
+        receiver = self._callback_receiver() if callback else None
+        body: dict[str, Any] = {}
+        if models is not None:
+            body["models"] = models
+        if transcription is not None:
+            body["transcription"] = transcription
+        if bundle.urls:
+            body["urls"] = bundle.urls
+        if bundle.text:
+            body["text"] = bundle.text
+        if receiver is not None:
+            body["callback_url"] = receiver.url
+        elif callback_url:
+            body["callback_url"] = callback_url
+        if notify:
+            body["notify"] = True
+
+        if bundle.files:
+            response = self._post_files(bundle, body)
+        else:
+            response = self.request("POST", _JOBS, json=body)
+        try:
+            job_id = str(response.json()["job_id"])
+        except (ValueError, KeyError, TypeError):
+            raise APIError(
+                f"POST {_JOBS} answered HTTP {response.status_code} without a "
+                f"`job_id`: {(response.text or '')[:200]}",
+                response.status_code,
+                response=response,
+            ) from None
+        self.ledger.record(
+            job_id,
+            service=self.service,
+            base_url=self.base_url,
+            request_key=key,
+            summary=bundle.describe(),
+            config=config,
+            inputs=fingerprint,
+            group_id=group_id,
+        )
+        log.info("submitted job %s (%s)", job_id, bundle.describe())
+        job = Job(job_id, client=self)
+        job._total_hint = len(bundle)
+        if receiver is not None:
+            job._callback_event = receiver.event(job_id)
+        return job
+
+    def _post_files(self, bundle: Inputs, body: dict) -> requests.Response:
+        """Multipart upload streamed from disk (never the whole body in memory)."""
+        from requests_toolbelt.multipart.encoder import MultipartEncoder
+
+        with contextlib.ExitStack() as stack:
+            fields: list[tuple[str, Any]] = []
+            for f in bundle.files:
+                ctype = mimetypes.guess_type(f.name)[0] or "application/octet-stream"
+                fields.append(("file", (f.name, stack.enter_context(f.open()), ctype)))
+            if body:
+                fields.append(("json", json.dumps(body)))
+            encoder = MultipartEncoder(fields=fields)
+            return self.request(
+                "POST",
+                _JOBS,
+                data=encoder,
+                headers={"Content-Type": encoder.content_type},
+            )
+
+    def _existing(self, key: str) -> Job | None:
+        from .jobs import Job
+
+        for job_id in self.ledger.find(self.service, key):
+            job = Job(job_id, client=self)
+            try:
+                job.refresh()
+            except NotFoundError:
+                continue
+            if job.status != "FAILED":
+                return job
+        return None
+
+    def job(self, job_id: str) -> Job:
+        """Reattach to a job by id (e.g. after a kernel restart).
+
+        Parameters
+        ----------
+        job_id : str
+            The id that :meth:`submit` returned (see :meth:`jobs`).
+
+        Returns
+        -------
+        Job
+            Its current state, fetched from the service.
+
+        Raises
+        ------
+        NotFoundError
+            The service does not know this id.
+        """
+        from .jobs import Job
+
+        if not isinstance(job_id, str) or not job_id:
+            raise InputError(f"`job_id` must be a non-empty str; got {job_id!r}.")
+        return Job(job_id, client=self).refresh()
+
+    def list_jobs(
+        self, *, status: str | Iterable[str] | None = None, limit: int = 50
+    ) -> list[Job]:
+        """The service's own job list (``GET /v0/batch/jobs``), newest first.
+
+        Parameters
+        ----------
+        status : str or list of str, optional
+            Only jobs in these states (``QUEUED``, ``IN_PROGRESS``, ...).
+        limit : int
+            At most this many.
+
+        Returns
+        -------
+        list of Job
+        """
+        from .jobs import Job
+
+        params: dict[str, Any] = {"limit": int(limit)}
+        if status is not None:
+            params["status"] = [status] if isinstance(status, str) else list(status)
+        out = []
+        for item in self.get_json(_JOBS, params=params):
+            job = Job(str(item["job_id"]), client=self)
+            job._set_details(item)
+            out.append(job)
+        return out
+
+    def jobs(self, *, all_services: bool = False) -> pd.DataFrame:
+        """Jobs this machine submitted, from the on-disk ledger.
+
+        Parameters
+        ----------
+        all_services : bool
+            Include jobs sent to other services (default: only this client's).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per job, oldest first: ``job_id``, ``submitted`` (UTC),
+            ``inputs`` (a summary), ``models``, ``status`` (last seen), ``group``,
+            ``service``.
+        """
+        import pandas as pd
+
+        rows = self.ledger.rows(None if all_services else self.service)
+        frame = pd.DataFrame(
+            {
+                "job_id": [r["job_id"] for r in rows],
+                "submitted": pd.to_datetime(
+                    [r["created_at"] for r in rows], unit="s", utc=True
+                ),
+                "inputs": [r["summary"] for r in rows],
+                "models": [
+                    ",".join(json.loads(r["config"]).get("models") or ["all"])
+                    for r in rows
+                ],
+                "status": [r["status"] for r in rows],
+                "group": [r["group_id"] for r in rows],
+                "service": [r["service"] for r in rows],
+            }
+        )
+        return frame
+
+
+def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the connection failed before the request was sent."""
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        MaxRetryError,
+        NewConnectionError,
+    )
+
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError)) or isinstance(
+        exc, requests.exceptions.ConnectTimeout
+    )
+
+
+def _check_models(models: dict | None) -> dict | None:
+    """Validate v0 model configs before anything is sent (unknown names are errors)."""
+    if models is None:
+        return None
+    if not isinstance(models, dict):
+        raise InputError(
+            f"`models` must be a dict of model configs such as "
+            f"{{'face': {{}}, 'prosody': {{}}}}; got {type(models).__name__}."
+        )
+    try:
+        from .service.engines.base import validate_models
+    except ImportError:
+        validate_models = None
+    if validate_models is not None:
+        validate_models(models)
+    else:  # pragma: no cover - only without the service extra
+        from .schema import MODELS
+
+        for name, config in models.items():
+            if name not in MODELS:
+                raise InputError(
+                    f"Unknown model `{name}`; valid models: {', '.join(MODELS)}."
+                )
+            if config is not None and not isinstance(config, dict):
+                raise InputError(f"`models['{name}']` must be a dict; got {config!r}.")
+    return models
+
+
+def _check_transcription(transcription: dict | None) -> None:
+    if transcription is None:
+        return
+    if not isinstance(transcription, dict):
+        raise InputError(
+            f"`transcription` must be a dict such as {{'language': 'en'}}; got "
+            f"{type(transcription).__name__}."
+        )
+    try:
+        from .service.engines.base import validate_transcription
+    except ImportError:  # pragma: no cover - only without the service extra
+        return
+    validate_transcription(transcription)

@@ -1,0 +1,702 @@
+"""Job handles: waiting with a progress bar, groups of jobs, and the download cache.
+
+A :class:`Job` is a light handle (an id and a client). :meth:`Job.wait` polls with an
+adaptive interval (fast at first, capped at the client's ``poll_interval``) under a
+monotonic deadline and draws one ``tqdm.auto`` bar. Results are downloaded once into a
+cache under the data directory, atomically and verified, so a second
+:meth:`Job.frame` never touches the network. :class:`JobGroup` tracks the several
+jobs that :meth:`humelab.Client.submit_many` creates, with one bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError, JobError, JobFailedError, JobTimeoutError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .client import Client
+
+__all__ = ["JobStatus", "Job", "JobGroup", "wait_all", "run"]
+
+#: First pause between two status checks, in seconds.
+FIRST_POLL = 0.1
+#: Factor by which the pause grows after each check.
+POLL_GROWTH = 1.5
+
+
+class JobStatus(str, Enum):
+    """The state of a job; ``COMPLETED`` and ``FAILED`` are terminal."""
+
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for ``COMPLETED`` and ``FAILED``."""
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+_TERMINAL_NAMES = frozenset(s.value for s in TERMINAL)
+
+
+def _resume_hint(job_id: str) -> str:
+    return f"`client.job('{job_id}').wait()`"
+
+
+class Job:
+    """A job on a Batch service: its id, its last known state, and its results.
+
+    Parameters
+    ----------
+    job_id : str
+        The job's id.
+    client : Client, optional
+        The client that talks to its service; default ``humelab.Client()``.
+
+    Notes
+    -----
+    Get one from :meth:`humelab.Client.submit`, or reattach to an existing job
+    with :meth:`humelab.Client.job`.
+    """
+
+    def __init__(self, job_id: str, *, client: Client | None = None):
+        if client is None:
+            from .client import Client
+
+            client = Client()
+        self.id = str(job_id)
+        self.client = client
+        self.details: dict[str, Any] | None = None
+        self._total_hint: int | None = None
+        self._callback_event = None
+
+    # -- state ---------------------------------------------------------------------
+
+    @property
+    def job_id(self) -> str:
+        """Same as :attr:`id`."""
+        return self.id
+
+    def __repr__(self) -> str:
+        status = self.status or "unknown"
+        return f"Job({self.id!r}, status={status!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Job)
+            and other.id == self.id
+            and other.client.service == self.client.service
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.client.service, self.id))
+
+    def _set_details(self, details: dict[str, Any]) -> None:
+        old = self.status
+        self.details = details
+        new = self.status
+        if new != old and new in _TERMINAL_NAMES:
+            with contextlib.suppress(Exception):
+                self.client.ledger.set_status(self.client.service, self.id, new)
+
+    def refresh(self) -> Job:
+        """Fetch the job's current details from the service (one GET).
+
+        Returns
+        -------
+        Job
+            ``self``, updated.
+        """
+        self._set_details(self.client.get_json(f"/v0/batch/jobs/{self.id}"))
+        return self
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The last fetched ``state`` object (``{}`` before the first fetch)."""
+        return (self.details or {}).get("state") or {}
+
+    @property
+    def status(self) -> str | None:
+        """The last known status (``QUEUED``, ``IN_PROGRESS``, ``COMPLETED``,
+        ``FAILED``), or None before the first fetch."""
+        return self.state.get("status")
+
+    @property
+    def simulated(self) -> bool | None:
+        """True when the job's scores come from the ``simulated`` engine."""
+        return (self.details or {}).get("simulated")
+
+    @property
+    def progress(self) -> tuple[int, int | None]:
+        """``(files done, files in total)`` from the service, when it reports them."""
+        prog = self.state.get("progress") or {}
+        total = prog.get("total", self._total_hint)
+        done = prog.get("done", 0)
+        if self.status == "COMPLETED" and total is not None:
+            done = total
+        return int(done or 0), (int(total) if total is not None else None)
+
+    # -- waiting -------------------------------------------------------------------
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        progress: bool | None = None,
+        poll_interval: float | None = None,
+        raise_on_failure: bool = True,
+        via: str = "auto",
+    ) -> Job:
+        """Block until the job ends, with a progress bar.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Give up waiting after this many seconds (the job keeps running).
+            None waits as long as it takes.
+        progress : bool, optional
+            Draw a ``tqdm.auto`` bar (a widget in Jupyter, text in a terminal).
+            None means automatic: on in Jupyter and in a terminal, off otherwise.
+            Jobs that end within a second draw nothing.
+        poll_interval : float, optional
+            Longest pause between two checks; default the client's
+            ``poll_interval``. Checks start every 0.1 s and slow down up to it.
+        raise_on_failure : bool
+            Raise :class:`JobFailedError` when the job fails (default); with False
+            the failed job is returned.
+        via : {"auto", "poll", "callback"}
+            ``"callback"`` returns as soon as the service's callback arrives; it
+            needs the job to have been submitted with ``callback=True`` (polling
+            stays on as a fallback). ``"auto"`` uses the callback when there is one.
+
+        Returns
+        -------
+        Job
+            ``self``, in a terminal state.
+
+        Raises
+        ------
+        JobFailedError
+            The job ended ``FAILED`` (with the service's message).
+        JobTimeoutError
+            ``timeout`` passed; resume with ``client.job('<id>').wait()``.
+        """
+        _wait(
+            [self],
+            timeout=timeout,
+            progress=progress,
+            poll_interval=poll_interval,
+            raise_on_failure=raise_on_failure,
+            via=via,
+        )
+        return self
+
+    # -- results -------------------------------------------------------------------
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where this job's downloads are kept (per service and job id)."""
+        return self.client._cache_dir(self.id)
+
+    def _ensure_completed(self, what: str) -> None:
+        if self.status != "COMPLETED":
+            self.refresh()
+        if self.status == "FAILED":
+            raise JobFailedError(
+                self.id, "FAILED", self.state.get("message", ""), job=self
+            )
+        if self.status != "COMPLETED":
+            raise JobError(
+                f"Job `{self.id}` is {self.status}; its {what} are not ready yet. "
+                f"Call `job.wait()` first."
+            )
+
+    def _download(self, name: str, path: str, verify) -> Path:
+        target = self.cache_dir / name
+        if target.exists():
+            return target
+        self._ensure_completed(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        response = self.client.request("GET", path, stream=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for block in response.iter_content(1 << 20):
+                    fh.write(block)
+            verify(tmp, path)
+            os.replace(tmp, target)
+        finally:
+            response.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return target
+
+    def predictions(self) -> list[dict[str, Any]]:
+        """The job's predictions: the parsed v0 JSON (one element per source).
+
+        Downloaded once into the cache; later calls read the cached file.
+
+        Returns
+        -------
+        list of dict
+
+        Raises
+        ------
+        JobError
+            The job has not completed (call :meth:`wait` first).
+        JobFailedError
+            The job failed.
+        """
+        path = self._download(
+            "predictions.json", f"/v0/batch/jobs/{self.id}/predictions", _verify_json
+        )
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def download_artifacts(self, path: str | os.PathLike | None = None) -> Path:
+        """Download the artifacts zip (CSV files per model), once.
+
+        Parameters
+        ----------
+        path : path, optional
+            Also copy it there (a file name, or a folder to hold
+            ``artifacts-<job id>.zip``). Default: only the cache.
+
+        Returns
+        -------
+        pathlib.Path
+            The zip: ``path`` when given, else the cached file.
+        """
+        cached = self._download(
+            "artifacts.zip", f"/v0/batch/jobs/{self.id}/artifacts", _verify_zip
+        )
+        if path is None:
+            return cached
+        dest = Path(path).expanduser()
+        if dest.is_dir():
+            dest = dest / f"artifacts-{self.id}.zip"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".artifacts.", suffix=".tmp")
+        os.close(fd)
+        try:
+            shutil.copyfile(cached, tmp)
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return dest
+
+    def frame(self, shape: str = "long", *, errors: str = "warn") -> pd.DataFrame:
+        """The job's predictions as a tidy frame, with ``job_id`` filled in.
+
+        Parameters
+        ----------
+        shape : {"long", "wide"}
+            One row per score (the contract in :mod:`humelab.schema`), or one row
+            per prediction with a column per dimension.
+        errors : {"warn", "raise", "ignore"}
+            What to do with per-file errors inside the job (see
+            :func:`humelab.read_predictions`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Tidy frame, see :mod:`humelab.schema`.
+        """
+        import pandas as pd
+
+        from .io import read_predictions
+
+        path = self._download(
+            "predictions.json", f"/v0/batch/jobs/{self.id}/predictions", _verify_json
+        )
+        df = read_predictions(path, shape=shape, errors=errors)
+        if "job_id" in df.columns:
+            df["job_id"] = pd.Categorical([self.id] * len(df))
+        return df
+
+
+def _verify_json(tmp: str, path: str) -> None:
+    try:
+        with open(tmp, encoding="utf-8") as fh:
+            json.load(fh)
+    except ValueError as exc:
+        raise JobError(
+            f"GET {path} returned a body that is not valid JSON ({exc}); nothing was "
+            "cached. Try again."
+        ) from None
+
+
+def _verify_zip(tmp: str, path: str) -> None:
+    try:
+        with zipfile.ZipFile(tmp) as zf:
+            bad = zf.testzip()
+    except zipfile.BadZipFile as exc:
+        raise JobError(
+            f"GET {path} returned a body that is not a zip archive ({exc}); nothing "
+            "was cached. Try again."
+        ) from None
+    if bad is not None:
+        raise JobError(f"GET {path}: member `{bad}` is corrupt; nothing was cached.")
+
+
+# -- groups -----------------------------------------------------------------------
+
+
+class JobGroup(Sequence):
+    """Several jobs tracked together (from :meth:`humelab.Client.submit_many`).
+
+    Parameters
+    ----------
+    jobs : iterable of Job
+        The jobs.
+    """
+
+    def __init__(self, jobs: Iterable[Job]):
+        self.jobs: list[Job] = list(jobs)
+
+    def __getitem__(self, index):
+        return self.jobs[index]
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for job in self.jobs:
+            counts[job.status or "unknown"] = counts.get(job.status or "unknown", 0) + 1
+        states = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+        return f"JobGroup({len(self.jobs)} jobs; {states})"
+
+    @property
+    def ids(self) -> list[str]:
+        """The job ids."""
+        return [job.id for job in self.jobs]
+
+    @property
+    def done(self) -> list[Job]:
+        """Jobs last seen ``COMPLETED``."""
+        return [job for job in self.jobs if job.status == "COMPLETED"]
+
+    @property
+    def failed(self) -> list[Job]:
+        """Jobs last seen ``FAILED``."""
+        return [job for job in self.jobs if job.status == "FAILED"]
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        progress: bool | None = None,
+        poll_interval: float | None = None,
+        raise_on_failure: bool = True,
+    ) -> JobGroup:
+        """Block until every job ends, with one bar across all of them.
+
+        Parameters
+        ----------
+        timeout, progress, poll_interval
+            As in :meth:`Job.wait`.
+        raise_on_failure : bool
+            Raise :class:`JobFailedError` for the first failed job once all have
+            ended, listing every failed id (default); with False, return and let
+            :attr:`failed` tell.
+
+        Returns
+        -------
+        JobGroup
+            ``self``.
+
+        Raises
+        ------
+        JobFailedError
+            At least one job failed.
+        JobTimeoutError
+            ``timeout`` passed; the jobs keep running; call ``wait()`` again.
+        """
+        _wait(
+            self.jobs,
+            timeout=timeout,
+            progress=progress,
+            poll_interval=poll_interval,
+            raise_on_failure=raise_on_failure,
+            via="auto",
+        )
+        return self
+
+    def predictions(self) -> list[dict[str, Any]]:
+        """The predictions of all completed jobs, concatenated."""
+        out: list[dict[str, Any]] = []
+        for job in self.jobs:
+            out.extend(job.predictions())
+        return out
+
+    def frame(self, shape: str = "long", *, errors: str = "warn") -> pd.DataFrame:
+        """All jobs' predictions in one tidy frame (``job_id`` tells them apart).
+
+        Parameters
+        ----------
+        shape, errors
+            As in :meth:`Job.frame`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Tidy frame, see :mod:`humelab.schema`.
+        """
+        import pandas as pd
+
+        frames = [job.frame(shape, errors=errors) for job in self.jobs]
+        if not frames:
+            raise InputError("The group has no jobs.")
+        df = pd.concat(frames, ignore_index=True)
+        for col in df.columns:
+            if all(isinstance(f[col].dtype, pd.CategoricalDtype) for f in frames):
+                df[col] = df[col].astype("category")
+        return df
+
+
+def wait_all(
+    jobs: Iterable[Job],
+    *,
+    timeout: float | None = None,
+    progress: bool | None = None,
+    poll_interval: float | None = None,
+    raise_on_failure: bool = True,
+) -> tuple[list[Job], list[Job]]:
+    """Wait for several jobs with one bar; never drop a failure.
+
+    Parameters
+    ----------
+    jobs : iterable of Job
+        The jobs (they may belong to different clients).
+    timeout, progress, poll_interval
+        As in :meth:`Job.wait`.
+    raise_on_failure : bool
+        Raise :class:`JobFailedError` (listing every failed id) when any failed.
+
+    Returns
+    -------
+    (done, failed) : tuple of lists of Job
+    """
+    group = JobGroup(jobs)
+    group.wait(
+        timeout,
+        progress=progress,
+        poll_interval=poll_interval,
+        raise_on_failure=raise_on_failure,
+    )
+    return group.done, group.failed
+
+
+def _wait(
+    jobs: list[Job],
+    *,
+    timeout: float | None,
+    progress: bool | None,
+    poll_interval: float | None,
+    raise_on_failure: bool,
+    via: str,
+) -> None:
+    from tqdm.auto import tqdm
+
+    if via not in ("auto", "poll", "callback"):
+        raise InputError(f"`via` must be 'auto', 'poll' or 'callback'; got {via!r}.")
+    if not jobs:
+        return
+    if via == "callback":
+        missing = [j.id for j in jobs if j._callback_event is None]
+        if missing:
+            raise InputError(
+                f"Job `{missing[0]}` was not submitted with `callback=True`, so no "
+                "callback will arrive. Submit with `client.submit(..., callback=True)`"
+                ", or wait with `via='poll'`."
+            )
+    client = jobs[0].client
+    clock, sleep = client.clock, client.sleep
+    cap = float(poll_interval or client.poll_interval)
+    if timeout is not None and timeout < 0:
+        raise InputError(f"`timeout` must be >= 0 or None; got {timeout!r}.")
+    deadline = None if timeout is None else clock() + timeout
+    events = [j._callback_event for j in jobs if j._callback_event is not None]
+    use_events = via != "poll" and len(events) == len(jobs)
+    delay = min(FIRST_POLL, cap)
+    single = len(jobs) == 1
+    desc = f"job {jobs[0].id[:8]}" if single else f"{len(jobs)} jobs"
+    bar = tqdm(
+        total=None,
+        desc=desc,
+        unit="file",
+        disable=None if progress is None else not progress,
+        delay=1.0,
+        leave=True,
+    )
+    try:
+        while True:
+            pending = [j for j in jobs if j.status not in _TERMINAL_NAMES]
+            for job in pending:
+                if (
+                    not use_events
+                    or job._callback_event.is_set()
+                    or job.details is None
+                ):
+                    job.refresh()
+            pending = [j for j in jobs if j.status not in _TERMINAL_NAMES]
+            _update_bar(bar, jobs, single)
+            if not pending:
+                break
+            now = clock()
+            if deadline is not None and now >= deadline:
+                _raise_timeout(pending, jobs, timeout)
+            pause = delay if deadline is None else min(delay, max(0.0, deadline - now))
+            waiting = (
+                [j for j in pending if not j._callback_event.is_set()]
+                if (use_events)
+                else []
+            )
+            if use_events and len(waiting) == len(pending):
+                # Wake up as soon as a callback arrives; poll at the cap as fallback.
+                longest = cap if deadline is None else min(cap, deadline - now)
+                waiting[0]._callback_event.wait(max(0.0, longest))
+                if not waiting[0]._callback_event.is_set():
+                    for job in pending:
+                        job.refresh()
+            else:
+                sleep(pause)
+            delay = min(cap, delay * POLL_GROWTH)
+    finally:
+        bar.close()
+    failed = [j for j in jobs if j.status == "FAILED"]
+    if failed and raise_on_failure:
+        first = failed[0]
+        detail = first.state.get("message") or "no message from the service"
+        if len(failed) > 1 or not single:
+            others = ", ".join(f"`{j.id}`" for j in failed)
+            detail += f" ({len(failed)} of {len(jobs)} jobs failed: {others})"
+        err = JobFailedError(first.id, "FAILED", detail, job=first)
+        err.failed = failed
+        raise err
+
+
+def _update_bar(bar, jobs: list[Job], single: bool) -> None:
+    done = total = 0
+    known = True
+    for job in jobs:
+        d, t = job.progress
+        done += d
+        if t is None:
+            known = False
+        else:
+            total += t
+    if known and total and bar.total != total:
+        bar.total = total
+    if done != bar.n:
+        bar.n = done
+    if single:
+        status = jobs[0].status or "?"
+    else:
+        ended = sum(j.status in _TERMINAL_NAMES for j in jobs)
+        status = f"{ended}/{len(jobs)} jobs ended"
+        failed = sum(j.status == "FAILED" for j in jobs)
+        if failed:
+            status += f", {failed} failed"
+    bar.set_postfix_str(status, refresh=False)
+    bar.refresh()
+
+
+def _raise_timeout(pending: list[Job], jobs: list[Job], timeout: float) -> None:
+    first = pending[0]
+    done, total = first.progress
+    files = f", {done}/{total} files" if total else ""
+    if len(jobs) == 1:
+        message = (
+            f"Job `{first.id}` did not finish within {timeout:g} s; last status "
+            f"`{first.status}`{files}. It is still running; resume with "
+            f"{_resume_hint(first.id)}."
+        )
+    else:
+        ids = ", ".join(f"`{j.id}`" for j in pending)
+        message = (
+            f"{len(pending)} of {len(jobs)} jobs did not finish within {timeout:g} s "
+            f"({ids}); last status of `{first.id}`: `{first.status}`. They are still "
+            f"running; call `wait()` again, or resume one with "
+            f"{_resume_hint(first.id)}."
+        )
+    raise JobTimeoutError(message, job_id=first.id, status=first.status, job=first)
+
+
+def run(
+    inputs: Any = None,
+    *,
+    urls: Iterable[str] | str | None = None,
+    files: Iterable[Any] | None = None,
+    text: Iterable[str] | str | None = None,
+    models: dict[str, dict] | None = None,
+    transcription: dict | None = None,
+    shape: str = "long",
+    timeout: float | None = None,
+    progress: bool | None = None,
+    client: Client | None = None,
+    resubmit: bool = False,
+) -> pd.DataFrame:
+    """Submit, wait and load in one call.
+
+    Parameters
+    ----------
+    inputs, urls, files, text, models, transcription, resubmit
+        As in :meth:`humelab.Client.submit`. More than 100 of a kind are split into
+        several jobs.
+    shape : {"long", "wide"}
+        As in :meth:`Job.frame`.
+    timeout, progress
+        As in :meth:`Job.wait`.
+    client : Client, optional
+        Default: ``humelab.Client()`` (``HUMELAB_URL``, else the embedded service).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy frame, see :mod:`humelab.schema`.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.run(humelab.example_files(kind="image"),
+    ...                  models={"face": {}})  # doctest: +SKIP
+    """
+    from .client import Client
+
+    own = client is None
+    client = client or Client()
+    try:
+        group = client.submit_many(
+            inputs,
+            urls=urls,
+            files=files,
+            text=text,
+            models=models,
+            transcription=transcription,
+            resubmit=resubmit,
+        )
+        group.wait(timeout, progress=progress)
+        if len(group) == 1:
+            return group[0].frame(shape)
+        return group.frame(shape)
+    finally:
+        if own:
+            client.close()

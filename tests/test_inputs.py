@@ -1,0 +1,155 @@
+"""Collecting inputs, preflight limits and chunking (humelab.inputs), and example files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import humelab
+from humelab.inputs import (
+    MAX_FILE_BYTES,
+    Inputs,
+    chunk_inputs,
+    collect_inputs,
+    preflight,
+)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A folder with media, a hidden file, a __MACOSX folder and a subfolder."""
+    (tmp_path / "a.wav").write_bytes(b"RIFF-a")
+    (tmp_path / "b.jpg").write_bytes(b"jpg-b")
+    (tmp_path / ".DS_Store").write_bytes(b"junk")
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "__MACOSX" / "._a.wav").write_bytes(b"junk")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.wav").write_bytes(b"junk")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.txt").write_text("hello")
+    return tmp_path
+
+
+def test_folder_walk_skips_hidden_and_macosx(tree):
+    got = collect_inputs(tree)
+    assert [f.name for f in got.files] == ["a.wav", "b.jpg", "d.txt"]
+    assert got.urls == [] and got.text == []
+
+
+def test_mixed_inputs_paths_globs_urls_bytes_text(tree):
+    got = collect_inputs(
+        [
+            tree / "a.wav",
+            str(tree / "*.jpg"),
+            "https://example.org/x.mp4",
+            ("mem.wav", b"\x00\x01"),
+        ],
+        urls="http://127.0.0.1/y.wav",
+        text=["hi there"],
+    )
+    assert [f.name for f in got.files] == ["a.wav", "b.jpg", "mem.wav"]
+    assert got.files[2].size == 2 and got.files[2].path is None
+    assert got.urls == ["https://example.org/x.mp4", "http://127.0.0.1/y.wav"]
+    assert got.text == ["hi there"]
+    assert got.describe() == "3 files, 2 URLs, 1 text"
+
+
+def test_recursive_glob_and_duplicates_removed(tree):
+    got = collect_inputs([str(tree / "**" / "*.*"), tree / "a.wav"])
+    assert sorted(f.name for f in got.files) == ["a.wav", "b.jpg", "d.txt"]
+
+
+@pytest.mark.parametrize(
+    ("item", "match"),
+    [
+        ("/no/such/file.wav", r"No such file or folder: `/no/such/file.wav`"),
+        (b"raw", r"Bytes need a file name"),
+        (("x.wav", "not bytes"), r"`\(name, bytes\)` pair"),
+        (42, r"Cannot use a int as an input"),
+    ],
+)
+def test_bad_items_are_explained(item, match):
+    with pytest.raises(humelab.InputError, match=match):
+        collect_inputs([item])
+
+
+def test_glob_matching_nothing(tmp_path):
+    with pytest.raises(humelab.InputError, match=r"pattern `.*\*\.flac` matched no"):
+        collect_inputs(str(tmp_path / "*.flac"))
+
+
+def test_urls_argument_rejects_paths():
+    with pytest.raises(humelab.InputError, match=r"`urls` holds `'a.wav'`"):
+        collect_inputs(urls=["a.wav"])
+
+
+def test_preflight_limits_name_the_limit_and_submit_many():
+    files = Inputs(text=["t"] * 101)
+    with pytest.raises(
+        humelab.InputError, match=r"101 texts .* limit of 100.*submit_many"
+    ):
+        preflight(files)
+    with pytest.raises(humelab.InputError, match=r"101 URLs"):
+        preflight(Inputs(urls=["http://x/a"] * 101))
+    with pytest.raises(humelab.InputError, match=r"Nothing to submit"):
+        preflight(Inputs())
+
+
+def test_preflight_file_too_large_names_file(tmp_path):
+    # A sparse file just over the limit: no disk space used.
+    big = tmp_path / "huge.wav"
+    with open(big, "wb") as fh:
+        fh.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(
+        humelab.InputError, match=r"`.*huge\.wav` is 1\.00 GB, over the"
+    ):
+        preflight(collect_inputs(big))
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(humelab.InputError, match=r"empty\.wav` is empty"):
+        preflight(collect_inputs(empty))
+
+
+def test_chunking_keeps_order_and_limits():
+    bundle = Inputs(
+        urls=[f"http://x/{i}" for i in range(150)],
+        files=[],
+        text=[str(i) for i in range(250)],
+    )
+    chunks = chunk_inputs(bundle)
+    assert [len(c.text) for c in chunks] == [100, 100, 50]
+    assert [len(c.urls) for c in chunks] == [100, 50, 0]
+    assert [t for c in chunks for t in c.text] == bundle.text
+    for c in chunks:
+        preflight(c)  # every piece fits in one job
+
+
+def test_fingerprint_depends_on_content(tmp_path):
+    p = tmp_path / "a.wav"
+    p.write_bytes(b"one")
+    first = collect_inputs(p).fingerprint()
+    p.write_bytes(b"two")
+    assert collect_inputs(p).fingerprint() != first
+
+
+def test_example_files_cover_every_kind():
+    files = humelab.example_files()
+    assert all(p.is_file() for p in files)
+    suffixes = {p.suffix for p in files}
+    assert {".wav", ".mp4", ".jpg", ".png", ".txt", ".zip"} <= suffixes
+    # transcripts sit beside the speech and are listed on request only
+    transcripts = humelab.example_files("transcript")
+    assert [p.stem for p in transcripts] == [
+        p.stem for p in humelab.example_files("audio")
+    ]
+    total = sum(p.stat().st_size for p in files[0].parent.iterdir() if p.is_file())
+    assert total < 2_000_000
+    with pytest.raises(humelab.InputError, match=r"Unknown kind 'pictures'"):
+        humelab.example_files("pictures")
+
+
+def test_example_files_missing_folder_is_explained(monkeypatch, tmp_path):
+    monkeypatch.setenv("HUMELAB_DATASETS", os.fspath(tmp_path))
+    with pytest.raises(humelab.InputError, match=r"example media were not found"):
+        humelab.example_files()
