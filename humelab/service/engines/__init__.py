@@ -1,0 +1,75 @@
+"""Measurement engines of the Batch service and the registry that builds them by name.
+
+``simulated`` (deterministic synthetic scores from the real structure of the media,
+for teaching and tests) is always available; ``hume`` (Hume's v1 API) comes later.
+"""
+
+from __future__ import annotations
+
+from ...errors import InputError
+from .base import (
+    Engine,
+    EngineError,
+    MediaInput,
+    fill_model_defaults,
+    fill_transcription_defaults,
+    validate_models,
+    validate_transcription,
+)
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineError",
+    "MediaInput",
+    "get_engine",
+    "fill_model_defaults",
+    "fill_transcription_defaults",
+    "validate_models",
+    "validate_transcription",
+]
+
+
+def _simulated(**options):
+    from .simulated import SimulatedEngine
+
+    return SimulatedEngine(**options)
+
+
+#: Engine factories by name.
+ENGINES = {"simulated": _simulated}
+
+
+def get_engine(name: str, **options) -> Engine:
+    """Build the engine registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``"simulated"``.
+    **options
+        Keyword options of that engine's constructor (none for ``simulated``).
+
+    Returns
+    -------
+    Engine
+        A new engine instance.
+
+    Raises
+    ------
+    humelab.InputError
+        When ``name`` is not a registered engine (the message lists them) or an
+        option is unknown.
+
+    Examples
+    --------
+    >>> get_engine("simulated").simulated
+    True
+    """
+    try:
+        factory = ENGINES[name]
+    except (KeyError, TypeError):
+        raise InputError(
+            f"Unknown engine {name!r}. Available engines: {', '.join(ENGINES)}."
+        ) from None
+    return factory(**options)

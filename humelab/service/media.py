@@ -1,0 +1,394 @@
+"""Probing and decoding real media for the Batch service's engines.
+
+Kinds are detected by content, not by extension: an image (Pillow), then UTF-8 text,
+then audio that libsndfile reads (wav, flac, ogg), then any container FFmpeg reads
+(PyAV). Video frames are sampled at ``fps_pred`` as small grayscale arrays; audio is
+decoded to mono float32 at 16 kHz. Anything that cannot be decoded raises
+:class:`~humelab.service.engines.base.EngineError` ``"could not decode <file>: ..."``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .engines.base import EngineError
+
+__all__ = [
+    "SAMPLE_RATE",
+    "MediaInfo",
+    "probe_media",
+    "read_image",
+    "read_text",
+    "read_audio",
+    "sample_frames",
+    "frame_indices",
+]
+
+#: Sample rate of decoded audio (Hz).
+SAMPLE_RATE = 16000
+
+#: Longest side of sampled frames and images handed to engines (pixels).
+_SMALL = 96
+
+#: FFmpeg demuxers that accept almost any bytes by extension (ANSI/binary text art).
+_TEXT_ART_FORMATS = {"bin", "tty", "xbin", "adf", "idf"}
+
+#: Text files larger than this are not sniffed as text.
+_MAX_TEXT_BYTES = 10_000_000
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a file is.
+
+    Attributes
+    ----------
+    kind : str
+        ``"image"``, ``"video"``, ``"audio"`` or ``"text"``.
+    duration : float or None
+        Seconds (audio, video).
+    width, height : int or None
+        Pixels (image, video).
+    fps : float or None
+        Video frame rate.
+    frame_count : int or None
+        Video frames, from the container (may be an estimate from duration x fps).
+    has_audio : bool
+        A video has an audio track, or the file is audio.
+    """
+
+    kind: str
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    frame_count: int | None = None
+    has_audio: bool = False
+
+
+def _fail(path, reason) -> EngineError:
+    name = Path(path).name
+    reason = str(reason).strip() or type(reason).__name__
+    return EngineError(f"could not decode {name}: {reason}")
+
+
+def _try_image(path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    except Exception:  # Pillow plugins raise assorted errors on junk
+        return None
+
+
+def _looks_like_text(path) -> bool:
+    p = Path(path)
+    if p.stat().st_size > _MAX_TEXT_BYTES:
+        return False
+    data = p.read_bytes()
+    if b"\x00" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _try_soundfile(path):
+    import soundfile as sf
+
+    try:
+        return sf.info(str(path))
+    except Exception:
+        return None
+
+
+def probe_media(path) -> MediaInfo:
+    """Detect what ``path`` holds and read its basic structure.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file on disk.
+
+    Returns
+    -------
+    MediaInfo
+
+    Raises
+    ------
+    EngineError
+        ``"could not decode <name>: <reason>"`` when no decoder accepts the file.
+    """
+    path = Path(path)
+    size = _try_image(path)
+    if size is not None:
+        return MediaInfo("image", width=size[0], height=size[1])
+    if _looks_like_text(path):
+        return MediaInfo("text")
+    info = _try_soundfile(path)
+    if info is not None and info.frames > 0:
+        return MediaInfo(
+            "audio", duration=info.frames / info.samplerate, has_audio=True
+        )
+    return _probe_av(path)
+
+
+def _probe_av(path) -> MediaInfo:
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if set(c.format.name.split(",")) & _TEXT_ART_FORMATS:
+                raise EngineError("not an audio, video or image file")
+            videos = [
+                s
+                for s in c.streams.video
+                if not (s.disposition & av.stream.Disposition.attached_pic)
+            ]
+            audios = list(c.streams.audio)
+            dur = c.duration / 1e6 if c.duration else None
+            if videos:
+                v = videos[0]
+                rate = v.average_rate or v.guessed_rate or v.base_rate
+                fps = float(rate) if rate else None
+                if v.duration and v.time_base:
+                    dur = float(v.duration * v.time_base)
+                n = v.frames or (int(round(dur * fps)) if dur and fps else None)
+                if not (v.codec_context.width and fps):
+                    raise EngineError("no decodable video stream")
+                if next(iter(c.decode(v)), None) is None:
+                    raise EngineError("no decodable video frames")
+                return MediaInfo(
+                    "video",
+                    duration=dur,
+                    width=v.codec_context.width,
+                    height=v.codec_context.height,
+                    fps=fps,
+                    frame_count=n,
+                    has_audio=bool(audios),
+                )
+            if audios:
+                a = audios[0]
+                if a.duration and a.time_base:
+                    dur = float(a.duration * a.time_base)
+                return MediaInfo("audio", duration=dur, has_audio=True)
+            raise EngineError("no audio or video stream")
+    except EngineError as e:
+        raise _fail(path, e) from None
+    except Exception as e:  # av.error.* and friends
+        raise _fail(path, e) from None
+
+
+def _small_size(width, height, max_side=_SMALL):
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, int(round(width * scale))), max(2, int(round(height * scale)))
+
+
+def read_image(path, *, max_side: int = _SMALL) -> np.ndarray:
+    """Grayscale pixels of an image, shrunk so the longest side is ``max_side``.
+
+    Parameters
+    ----------
+    path : str or Path
+        An image file.
+    max_side : int
+        Longest side of the returned array, in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape ``(h, w)``, values 0-255.
+
+    Raises
+    ------
+    EngineError
+        When Pillow cannot decode it.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.seek(0)
+            g = im.convert("L")
+            g = g.resize(_small_size(*g.size, max_side), Image.BILINEAR)
+            return np.asarray(g, dtype=np.float32)
+    except Exception as e:
+        raise _fail(path, e) from None
+
+
+def read_text(path) -> str:
+    """The UTF-8 text of a file (a leading BOM is dropped).
+
+    Raises
+    ------
+    EngineError
+        When the bytes are not UTF-8.
+    """
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except (UnicodeDecodeError, OSError) as e:
+        raise _fail(path, e) from None
+
+
+def _resample(x: np.ndarray, sr: int, target: int) -> np.ndarray:
+    if sr == target or len(x) == 0:
+        return x.astype(np.float32, copy=False)
+    n = int(round(len(x) * target / sr))
+    t_new = np.arange(n) * (sr / target)
+    return np.interp(t_new, np.arange(len(x)), x).astype(np.float32)
+
+
+def read_audio(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode the (first) audio track to mono float32 samples at ``sr`` Hz.
+
+    wav/flac/ogg go through soundfile; everything else through PyAV.
+
+    Parameters
+    ----------
+    path : str or Path
+        An audio file or a video with an audio track.
+    sr : int
+        Target sample rate.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 samples in about [-1, 1] (empty when the track is empty).
+
+    Raises
+    ------
+    EngineError
+        When no decoder can read an audio track.
+    """
+    import soundfile as sf
+
+    if _try_soundfile(path) is not None:
+        try:
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            return _resample(data.mean(axis=1), rate, sr)
+        except Exception as e:
+            raise _fail(path, e) from None
+    import av
+
+    chunks = []
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.audio:
+                raise EngineError("no audio stream")
+            stream = c.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+            for frame in c.decode(stream):
+                for f in resampler.resample(frame):
+                    chunks.append(f.to_ndarray().reshape(-1))
+            for f in resampler.resample(None):
+                chunks.append(f.to_ndarray().reshape(-1))
+    except EngineError as e:
+        raise _fail(path, e) from None
+    except Exception as e:
+        raise _fail(path, e) from None
+    if not chunks:
+        return np.zeros(0, np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def frame_indices(frame_count: int, video_fps: float, fps_pred: float) -> list[int]:
+    """Frames sampled at `fps_pred`: `round(k * video_fps / fps_pred)`, k = 0, 1, ...
+
+    ``fps_pred`` 0 (or above the video rate) means every frame. Indices are unique
+    and below ``frame_count``.
+
+    Examples
+    --------
+    >>> frame_indices(50, 25.0, 3)[:6]
+    [0, 8, 17, 25, 33, 42]
+    """
+    if frame_count <= 0:
+        return []
+    if not fps_pred or fps_pred >= video_fps:
+        return list(range(frame_count))
+    step = video_fps / fps_pred
+    out = []
+    k = 0
+    while True:
+        # Python's round() is banker's rounding; Hume's frames (25 fps at 3: 0, 8, 17,
+        # 25, 33, 42) match half-up, so use floor(x + 0.5).
+        i = int(np.floor(k * step + 0.5))
+        if i >= frame_count:
+            break
+        if not out or i != out[-1]:
+            out.append(i)
+        k += 1
+    return out
+
+
+def sample_frames(
+    path, *, fps_pred: float, max_side: int = _SMALL
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Decode a video and yield the frames sampled at ``fps_pred``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A video file.
+    fps_pred : float
+        Frames per second to sample (0 = every frame); frame ``round(k * fps /
+        fps_pred)`` for k = 0, 1, ...
+    max_side : int
+        Longest side of the yielded arrays.
+
+    Yields
+    ------
+    (frame, time, pixels)
+        Frame index in decode order, ``frame / fps`` in seconds, and float32
+        grayscale pixels 0-255 of shape ``(h, w)``.
+
+    Raises
+    ------
+    EngineError
+        When the video cannot be decoded.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            videos = [
+                s
+                for s in c.streams.video
+                if not (s.disposition & av.stream.Disposition.attached_pic)
+            ]
+            if not videos:
+                raise EngineError("no video stream")
+            stream = videos[0]
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            fps = float(rate) if rate else 25.0
+            step = fps / fps_pred if fps_pred and fps_pred < fps else 1.0
+            k, target = 0, 0
+            w = h = None
+            for i, frame in enumerate(c.decode(stream)):
+                if i < target:
+                    continue
+                if w is None:
+                    w, h = _small_size(frame.width, frame.height, max_side)
+                pix = frame.reformat(width=w, height=h, format="gray").to_ndarray()
+                yield i, i / fps, pix.astype(np.float32)
+                while target <= i:
+                    k += 1
+                    target = int(np.floor(k * step + 0.5))
+    except EngineError as e:
+        raise _fail(path, e) from None
+    except GeneratorExit:
+        raise
+    except Exception as e:
+        raise _fail(path, e) from None
