@@ -83,7 +83,7 @@ def draw_face(w: int, h: int, cx: float, cy: float, smile: float) -> np.ndarray:
 
 
 def make_video(path: Path, audio: np.ndarray, *, fps: int = 10) -> Path:
-    """A face drawing drifting across the frame and smiling more over time, with audio."""
+    """A face drawing drifting across the frame, smiling more over time; audio."""
     import av
 
     w, h = 160, 120

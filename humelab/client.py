@@ -81,8 +81,8 @@ def _embedded_server(data_dir: Path):
         atexit.register(_stop_embedded, data_dir)
         _say(
             f"started the local Batch service at {server.url} (engine "
-            f"`{getattr(server, 'engine', 'simulated')}`: its scores are simulated, not "
-            f"measurements); jobs are kept in {data_dir}."
+            f"`{getattr(server, 'engine', 'simulated')}`: its scores are simulated, "
+            f"not measurements); jobs are kept in {data_dir}."
         )
         return server
 
@@ -287,7 +287,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP session and the callback receiver (the service keeps going)."""
+        """Close the HTTP session and the callback receiver (the service keeps on)."""
         self._session.close()
         if self._receiver is not None:
             self._receiver.close()

@@ -1,4 +1,4 @@
-"""The example media humelab ships in ``datasets/`` (made by the project, never downloaded).
+"""The example media in ``datasets/`` (made by the project, never downloaded).
 
 The files sit in the ``datasets/`` folder beside the ``humelab`` package folder, so
 they are found from a source checkout and from an editable install

@@ -1,4 +1,4 @@
-"""Collecting inputs, preflight limits and chunking (humelab.inputs), and example files."""
+"""Collecting inputs, preflight limits, chunking (humelab.inputs); example files."""
 
 from __future__ import annotations
 
