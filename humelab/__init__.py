@@ -27,6 +27,7 @@ from .errors import (
 from .schema import validate
 
 # -- readers (humelab.io) --
+from .io import read_artifacts, read_errors, read_predictions, to_long, to_wide
 # -- service (humelab.service) --
 # -- client and jobs (humelab.client, humelab.jobs) --
 from .client import Client
@@ -55,6 +56,11 @@ __all__ = [
     "ReadError",
     "SchemaError",
     # -- readers --
+    "read_predictions",
+    "read_artifacts",
+    "read_errors",
+    "to_wide",
+    "to_long",
     # -- service --
     # -- client and jobs --
     "Client",

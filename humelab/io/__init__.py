@@ -1,0 +1,13 @@
+"""Readers: Hume v0 predictions JSON and artifacts zips into tidy frames; wide/long.
+
+Every reader returns the tidy long frame of :mod:`humelab.schema` (one row per
+score), or on request the wide frame (one row per prediction).
+"""
+
+from __future__ import annotations
+
+from ._artifacts import read_artifacts
+from ._convert import to_long, to_wide
+from ._predictions import read_errors, read_predictions
+
+__all__ = ["read_predictions", "read_artifacts", "read_errors", "to_wide", "to_long"]

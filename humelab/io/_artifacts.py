@@ -1,0 +1,364 @@
+"""Reader of v0 artifacts zips (``GET /v0/batch/jobs/{id}/artifacts``).
+
+Layout: ``{kind}-{index}-{source_name}/csv/{file}/{model}.csv`` (face crops under
+``.../faces/...`` are skipped). Each CSV holds every prediction of one model for one
+file, sorted chronologically across groups; the reader restores the JSON's grouping
+(``segment`` = running index within the group in CSV order, which is the JSON's input
+order) and its dimension order, so it returns the same frame as
+:func:`read_predictions` on the job's predictions JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+import zlib
+from posixpath import basename
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ReadError
+from ..schema import CSV_META_COLUMNS, FAMILIES, MODELS, VOCABULARY, csv_families
+from ._frame import FrameBuilder, wide_from_builder
+from ._input import is_json, is_zip, load_bytes
+
+__all__ = ["read_artifacts"]
+
+_PREFIX = re.compile(r"^(url|file|text)-(\d+)-(.*)$", re.S)
+_SHAPES = ("long", "wide")
+
+#: CSV metadata column -> wide metadata column.
+_CSV_META_WIDE = {
+    "Probability": "prob",
+    "FaceX0": "box_x",
+    "FaceY0": "box_y",
+    "FaceWidth": "box_w",
+    "FaceHeight": "box_h",
+    "Confidence": "confidence",
+    "SpeakerConfidence": "speaker_confidence",
+    "BeginPosition": "position_begin",
+    "EndPosition": "position_end",
+    "Entity": "entity",
+    "EntityConfidence": "entity_confidence",
+    "Support": "support",
+    "Uri": "uri",
+    "LinkWord": "link_word",
+}
+_INT_META = {"BeginPosition", "EndPosition"}
+_STR_META = {"Entity", "Uri", "LinkWord"}
+
+
+def read_artifacts(
+    src,
+    *,
+    shape: str = "long",
+    predictions=None,
+    job_id: str | None = None,
+) -> pd.DataFrame:
+    """Read a Hume v0 artifacts zip into a tidy frame.
+
+    Parameters
+    ----------
+    src : str, path-like, bytes or binary file object
+        The artifacts zip: a path, its bytes, or an open binary file.
+    shape : {"long", "wide"}, default "long"
+        As in :func:`read_predictions`. In the wide frame ``file_type`` is missing
+        (the zip does not record it).
+    predictions : optional
+        The same job's predictions, as anything :func:`read_predictions` accepts or
+        the frame it returned. The zip names a URL source only by the last segment of
+        its path (``url-0-talk.mp4``); with ``predictions`` the ``source`` column
+        holds the full URL, exactly as :func:`read_predictions` gives it, and
+        ``job_id`` is taken from a callback body.
+    job_id : str, optional
+        Value of the ``job_id`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy long frame (see :data:`humelab.schema.COLUMNS`), or the wide frame.
+        ``source`` is the upload's filename for file sources, ``"text"`` for text
+        sources, and for URL sources the URL when ``predictions`` is given, else the
+        URL's last path segment. Rows come source by source, file by file, model by
+        model (in :data:`humelab.schema.MODELS` order), group by group (in order of
+        first appearance), prediction by prediction; scores in JSON order.
+
+    Raises
+    ------
+    ReadError
+        When ``src`` is not an artifacts zip (JSON: use :func:`read_predictions`),
+        is truncated or corrupt, holds no model CSVs, or a CSV has unexpected
+        columns.
+
+    See Also
+    --------
+    read_predictions : the same frame from predictions JSON.
+    """
+    if shape not in _SHAPES:
+        raise ReadError(f"`shape` must be 'long' or 'wide'; got {shape!r}.")
+    data, label = load_bytes(src, reader="read_artifacts", what="an artifacts zip")
+    if len(data) == 0:
+        raise ReadError(
+            f"{label} is empty; expected an artifacts zip. Re-download it "
+            "(`GET /v0/batch/jobs/{id}/artifacts`)."
+        )
+    if is_json(data):
+        raise ReadError(
+            f"{label} is JSON, not an artifacts zip; read predictions JSON with "
+            "`humelab.read_predictions`."
+        )
+    if not is_zip(data):
+        raise ReadError(
+            f"{label} is not a zip archive (starts with {bytes(data[:4])!r}); expected "
+            "the artifacts zip of a job (`GET /v0/batch/jobs/{id}/artifacts`)."
+        )
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+        raise ReadError(
+            f"{label} is not a readable zip ({exc}); it is probably truncated. "
+            "Re-download the artifacts (`GET /v0/batch/jobs/{id}/artifacts`)."
+        ) from None
+    entries = _entries(infos, label)
+    mapping, body_job_id = _source_mapping(predictions)
+    jid = job_id if job_id is not None else body_job_id
+    builder = FrameBuilder(meta=shape == "wide")
+    templates: dict = {}
+    for (prefix, file), models in entries.items():
+        source = _source(prefix, mapping)
+        for model in sorted(models, key=_model_rank):
+            info = models[model]
+            try:
+                raw = zf.read(info)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                raise ReadError(
+                    f"Entry {info.filename!r} of {label} cannot be read ({exc}); the "
+                    "zip is probably truncated or corrupt. Re-download it."
+                ) from None
+            _read_csv(
+                builder, templates, raw, (jid, source, file, model), info.filename
+            )
+    if shape == "wide":
+        return wide_from_builder(builder)
+    return builder.long()
+
+
+def _model_rank(model: str) -> int:
+    return MODELS.index(model) if model in MODELS else len(MODELS)
+
+
+def _entries(infos, label) -> dict:
+    entries: dict[tuple[str, str], dict[str, zipfile.ZipInfo]] = {}
+    for info in infos:
+        parts = info.filename.split("/")
+        if len(parts) >= 4 and parts[1] == "csv" and parts[-1].endswith(".csv"):
+            prefix, file, model = parts[0], "/".join(parts[2:-1]), parts[-1][:-4]
+            if model not in MODELS:
+                raise ReadError(
+                    f"{label} has {info.filename!r}, a CSV of unknown model {model!r}; "
+                    f"expected one of {', '.join(MODELS)}."
+                )
+            entries.setdefault((prefix, file), {})[model] = info
+    if not entries:
+        names = ", ".join(repr(i.filename) for i in infos[:3]) or "no entries"
+        raise ReadError(
+            f"{label} holds no model CSVs ({names}); expected Hume artifacts laid out "
+            "as `{kind}-{index}-{source}/csv/{file}/{model}.csv`."
+        )
+    return entries
+
+
+# -- source names ----------------------------------------------------------------------
+
+
+def _url_names(url: str) -> set[str]:
+    seg = basename(urlsplit(url).path)
+    return {seg, unquote(seg)}
+
+
+def _source_mapping(predictions):
+    """(kind, name) -> [source, ...] in the job's order, and a callback's job id."""
+    if predictions is None:
+        return None, None
+    if isinstance(predictions, pd.DataFrame):
+        sources = [str(s) for s in pd.unique(predictions["source"].dropna())]
+        kinds = [
+            "url" if "://" in s else "text" if s == "text" else "file" for s in sources
+        ]
+        jids = predictions["job_id"].dropna() if "job_id" in predictions else []
+        job_id = str(jids.iloc[0]) if len(jids) else None
+    else:
+        from ._predictions import _parse, _source_name
+
+        envs, job_id, _ = _parse(predictions)
+        sources = [_source_name(e.source) for e in envs]
+        kinds = [e.source.type if e.source is not None else None for e in envs]
+    mapping: dict[tuple[str, str], list[str]] = {}
+    for kind, source in zip(kinds, sources, strict=True):
+        names = _url_names(source) if kind == "url" else {source}
+        for name in names:
+            mapping.setdefault((kind, name), [])
+            if source not in mapping[(kind, name)]:
+                mapping[(kind, name)].append(source)
+    by_kind: dict[str, list[str]] = {}
+    for kind, source in zip(kinds, sources, strict=True):
+        by_kind.setdefault(kind, []).append(source)
+    mapping[("__by_kind__", "")] = by_kind
+    return mapping, job_id
+
+
+def _source(prefix: str, mapping) -> str:
+    m = _PREFIX.match(prefix)
+    if not m:
+        return prefix
+    kind, index, name = m.group(1), int(m.group(2)), m.group(3)
+    if kind == "text":
+        return "text"
+    if mapping is not None:
+        candidates = mapping.get((kind, name), [])
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            same_kind = mapping[("__by_kind__", "")].get(kind, [])
+            if index < len(same_kind) and same_kind[index] in candidates:
+                return same_kind[index]
+            return candidates[0]
+    return name
+
+
+# -- CSV -------------------------------------------------------------------------------
+
+
+def _layout(model: str, header: list[str], where: str):
+    """Check a header; return meta columns and (index, family, name) in JSON order."""
+    meta = [c for c, _ in CSV_META_COLUMNS[model]]
+    if header[: len(meta)] != meta:
+        raise ReadError(
+            f"{where} has unexpected metadata columns {header[: len(meta)]}; a "
+            f"{model}.csv starts with {meta}. It was not written by Hume's v0 service."
+        )
+    scores = header[len(meta) :]
+    known = {name: fam for fam, names in csv_families(model) for name in names}
+    unexpected = [c for c in scores if c not in known]
+    dupes = sorted({c for c in scores if scores.count(c) > 1})
+    if unexpected or dupes:
+        raise ReadError(
+            f"{where} has unexpected columns "
+            + ", ".join(repr(c) for c in (unexpected + dupes)[:5])
+            + f" for model {model!r}; expected the columns of "
+            f"`humelab.schema.csv_columns({model!r})`."
+        )
+    missing = [n for n in known if n not in scores]
+    if len(missing) == len(known):
+        raise ReadError(f"{where} has no score columns for model {model!r}.")
+    position = {n: i for i, n in enumerate(header)}
+    order = []
+    for fam in FAMILIES:
+        for name in VOCABULARY[model].get(fam, ()):
+            if name in position and known.get(name) == fam:
+                order.append((position[name], fam, name))
+    return meta, order
+
+
+def _num(cell: str):
+    return float(cell) if cell else np.nan
+
+
+def _read_csv(builder, templates, raw: bytes, keys, where: str) -> None:
+    jid, source, file, model = keys
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"{where!r} is not UTF-8 text ({exc}).") from None
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows:
+        raise ReadError(f"{where!r} is empty; expected a header row and predictions.")
+    header, body = rows[0], rows[1:]
+    meta, order = _layout(model, header, repr(where))
+    width = len(header)
+    for k, row in enumerate(body):
+        if len(row) != width:
+            raise ReadError(
+                f"{where!r} row {k + 2} has {len(row)} cells; the header has {width}."
+            )
+    if not body:
+        return
+    cols = [c for c, _, _ in order]
+    try:
+        matrix = np.array([[_num(r[c]) for c in cols] for r in body], dtype=np.float64)
+    except ValueError as exc:
+        raise ReadError(f"{where!r} has a non-numeric score: {exc}.") from None
+    fam_coder, name_coder, text_coder = (
+        builder.coders[c] for c in ("family", "name", "text")
+    )
+    fam_codes = np.array([fam_coder(f) for _, f, _ in order], dtype=np.int32)
+    name_codes = np.array([name_coder(n) for _, _, n in order], dtype=np.int32)
+    # families absent from a row (all cells empty) are null in JSON: no rows
+    present = ~np.isnan(matrix)
+    fam_idx = {}
+    for j, (_, fam, _) in enumerate(order):
+        fam_idx.setdefault(fam, []).append(j)
+    mi = {c: header.index(c) for c in meta}
+    groups: dict[str, list[int]] = {}
+    for k, row in enumerate(body):
+        groups.setdefault(row[mi["Id"]], []).append(k)
+    for group, idx in groups.items():
+        idx = np.array(idx)
+        sub, mask = matrix[idx], present[idx]
+        r, c = np.nonzero(mask)
+        counts = mask.sum(axis=1).astype(np.int64)
+        n = len(idx)
+        sel = [body[k] for k in idx]
+        begin = end = None
+        frame = None
+        try:
+            if "Time" in mi:
+                t = np.array([_num(s[mi["Time"]]) for s in sel])
+                begin, end = t, t.copy()
+            if "BeginTime" in mi:
+                begin = np.array([_num(s[mi["BeginTime"]]) for s in sel])
+                end = np.array([_num(s[mi["EndTime"]]) for s in sel])
+            if "Frame" in mi:
+                fr = [s[mi["Frame"]] for s in sel]
+                frame = (
+                    np.array([int(v) if v else 0 for v in fr], dtype=np.int64),
+                    np.array([not v for v in fr], dtype=bool),
+                )
+        except ValueError as exc:
+            raise ReadError(
+                f"{where!r} has a non-numeric time or frame: {exc}."
+            ) from None
+        text = None
+        if "Text" in mi:
+            text = np.array(
+                [text_coder(s[mi["Text"]] or None) for s in sel], dtype=np.int64
+            )
+        wide_meta = None
+        if builder.keep_meta:
+            wide_meta = {"file_type": [None] * n}
+            for col, wcol in _CSV_META_WIDE.items():
+                if col in mi:
+                    vals = [s[mi[col]] for s in sel]
+                    if col in _INT_META:
+                        wide_meta[wcol] = [int(float(v)) if v else None for v in vals]
+                    elif col in _STR_META:
+                        wide_meta[wcol] = [v or None for v in vals]
+                    else:
+                        wide_meta[wcol] = [float(v) if v else None for v in vals]
+        builder.add(
+            (jid, source, file, model, group),
+            counts=counts,
+            frame=frame,
+            begin=begin,
+            end=end,
+            text_codes=text,
+            family_codes=fam_codes[c],
+            name_codes=name_codes[c],
+            scores=sub[r, c],
+            meta=wide_meta,
+        )

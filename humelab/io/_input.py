@@ -1,0 +1,105 @@
+"""Turning what a user passes to a reader (path, bytes, file object) into bytes.
+
+Also sniffs the content (JSON or zip) so each reader can say which reader to use
+when it is given the other kind of file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..errors import ReadError
+
+__all__: list[str] = []
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+
+
+def load_bytes(src, *, reader: str, what: str) -> tuple[bytes | memoryview, str]:
+    """Return the raw content of ``src`` and a label naming it in messages.
+
+    Parameters
+    ----------
+    src : str, os.PathLike, bytes, bytearray, memoryview or binary file object
+        What the user passed.
+    reader : str
+        Name of the calling reader, for messages.
+    what : str
+        What the reader expects, for messages ("a predictions JSON").
+    """
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return src, "the given bytes"
+    if isinstance(src, (str, os.PathLike)):
+        path = Path(src)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ReadError(
+                f"No such file: {str(path)!r}. Pass `{reader}` the path of {what}, "
+                "its bytes, or an open binary file."
+            ) from None
+        except IsADirectoryError:
+            raise ReadError(
+                f"{str(path)!r} is a directory; pass `{reader}` the path of {what}."
+            ) from None
+        except OSError as exc:
+            raise ReadError(f"Could not read {str(path)!r}: {exc}.") from None
+        return data, repr(str(path))
+    read = getattr(src, "read", None)
+    if callable(read):
+        data = read()
+        name = getattr(src, "name", None)
+        label = repr(str(name)) if isinstance(name, (str, os.PathLike)) else "the file"
+        if isinstance(data, str):
+            raise ReadError(
+                f"{label} was opened in text mode; `{reader}` needs a binary file "
+                "(open it with mode 'rb')."
+            )
+        return data, label
+    raise ReadError(
+        f"`{reader}` cannot read a {type(src).__name__}; pass the path of {what}, "
+        "its bytes, or an open binary file."
+    )
+
+
+def first_byte(data) -> bytes:
+    """The first non-whitespace byte of ``data`` (b"" when there is none)."""
+    view = bytes(data[:4096]) if not isinstance(data, bytes) else data[:4096]
+    stripped = view.lstrip(b" \t\r\n\xef\xbb\xbf")
+    if not stripped and len(data) > 4096:
+        stripped = bytes(data).lstrip(b" \t\r\n\xef\xbb\xbf")
+    return stripped[:1]
+
+
+def is_zip(data) -> bool:
+    """Whether ``data`` starts like a zip archive."""
+    return bytes(data[:4]) in _ZIP_MAGIC
+
+
+def is_json(data) -> bool:
+    """Whether ``data`` starts like a JSON array or object."""
+    return first_byte(data) in (b"[", b"{")
+
+
+_BYTE_RE = re.compile(r"byte (\d+)")
+
+
+def json_error(exc: Exception, data, label: str) -> ReadError:
+    """A ReadError naming the line and column of a JSON syntax error."""
+    msg = str(exc)
+    m = _BYTE_RE.search(msg)
+    where = ""
+    if m:
+        pos = int(m.group(1))
+        head = bytes(data[:pos])
+        line = head.count(b"\n") + 1
+        col = pos - (head.rfind(b"\n") + 1) + 1
+        where = f" at line {line}, column {col}"
+        msg = _BYTE_RE.sub(f"line {line} column {col}", msg)
+    return ReadError(
+        f"{label} is not valid JSON{where}: {msg}. The file may be truncated or "
+        "not a Hume predictions file; re-download it (`GET /v0/batch/jobs/{id}/"
+        "predictions`)."
+    )

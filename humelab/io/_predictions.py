@@ -1,0 +1,574 @@
+"""Reader of v0 predictions JSON (``GET /v0/batch/jobs/{id}/predictions``).
+
+Decoding uses typed :mod:`msgspec` structs for the v0 shapes. Each group's
+``predictions`` array stays raw (:class:`msgspec.Raw`, a view on the input) until its
+turn, so the whole tree of score objects never exists at once; each group is turned
+into numpy columns straight away.
+"""
+
+from __future__ import annotations
+
+import warnings
+from itertools import chain
+from operator import attrgetter
+
+import msgspec
+import numpy as np
+import pandas as pd
+
+from ..errors import HumelabWarning, ReadError
+from ..schema import FAMILIES
+from ._frame import FrameBuilder, wide_from_builder
+from ._input import first_byte, is_json, is_zip, json_error, load_bytes
+
+__all__ = ["read_predictions", "read_errors"]
+
+# -- the v0 shapes ---------------------------------------------------------------------
+
+
+#: Default of raw fields: empty (falsy) when the key is absent; b"null" when null.
+_ABSENT = msgspec.Raw()
+
+
+def _present(raw) -> bool:
+    """Whether a raw field was given and is not null."""
+    return len(raw) > 0 and memoryview(raw)[:4].tobytes() != b"null"
+
+
+class _Score(msgspec.Struct, gc=False):
+    name: str
+    score: float
+
+
+class _Span(msgspec.Struct, gc=False):
+    begin: float | None = None
+    end: float | None = None
+
+
+class _Position(msgspec.Struct, gc=False):
+    begin: int | None = None
+    end: int | None = None
+
+
+class _Box(msgspec.Struct, gc=False):
+    x: float | None = None
+    y: float | None = None
+    w: float | None = None
+    h: float | None = None
+
+
+class _Pred(msgspec.Struct, gc=False):
+    """One prediction of any model (fields a model lacks stay None)."""
+
+    frame: int | None = None
+    time: float | _Span | None = None
+    prob: float | None = None
+    box: _Box | None = None
+    text: str | None = None
+    position: _Position | None = None
+    confidence: float | None = None
+    speaker_confidence: float | None = None
+    entity: str | None = None
+    entity_confidence: float | None = None
+    support: float | None = None
+    uri: str | None = None
+    link_word: str | None = None
+    emotions: list[_Score] | None = None
+    facs: list[_Score] | None = None
+    descriptions: list[_Score] | None = None
+    sentiment: list[_Score] | None = None
+    toxicity: list[_Score] | None = None
+
+
+class _Group(msgspec.Struct, gc=False):
+    id: str | None = None
+    predictions: msgspec.Raw = _ABSENT
+
+
+class _ModelResult(msgspec.Struct, gc=False):
+    metadata: msgspec.Raw = _ABSENT
+    grouped_predictions: list[_Group] | None = None
+
+
+class _FilePrediction(msgspec.Struct, gc=False):
+    file: str | None = None
+    file_type: str | None = None
+    models: dict[str, _ModelResult | None] | None = None
+
+
+class _FileError(msgspec.Struct, gc=False):
+    file: str | None = None
+    message: str | None = None
+
+
+class _Results(msgspec.Struct, gc=False):
+    predictions: list[_FilePrediction] | None = None
+    errors: list[_FileError] | None = None
+
+
+class _Source(msgspec.Struct, gc=False):
+    type: str | None = None
+    url: str | None = None
+    filename: str | None = None
+
+
+class _Envelope(msgspec.Struct, gc=False):
+    """Any top-level object: a source result, a callback body, or a job body."""
+
+    source: _Source | None = None
+    results: _Results | None = None
+    error: str | None = None
+    # callback body
+    job_id: str | None = None
+    status: str | None = None
+    predictions: msgspec.Raw = _ABSENT
+    message: str | None = None
+    # job details / pre-May-2023 job result bodies (recognised to explain them)
+    request: msgspec.Raw = _ABSENT
+    state: msgspec.Raw = _ABSENT
+    completed: msgspec.Raw = _ABSENT
+    failed: msgspec.Raw = _ABSENT
+    creation_timestamp: msgspec.Raw = _ABSENT
+
+
+_ENVELOPES = msgspec.json.Decoder(list[_Envelope])
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_PREDS = msgspec.json.Decoder(list[_Pred])
+_NAME = attrgetter("name")
+_SCORE = attrgetter("score")
+
+_ERRORS = ("warn", "raise", "ignore")
+_SHAPES = ("long", "wide")
+
+
+# -- public API ------------------------------------------------------------------------
+
+
+def read_predictions(
+    src, *, shape: str = "long", errors: str = "warn", job_id: str | None = None
+) -> pd.DataFrame:
+    """Read Hume v0 predictions JSON into a tidy frame.
+
+    Parameters
+    ----------
+    src : str, path-like, bytes, binary file object, list or dict
+        The predictions: a path, the raw bytes, an open binary file, or the parsed
+        JSON. The JSON may be the predictions array (one element per source), a
+        single source object, or a callback body ``{job_id, status, predictions}``
+        (then ``job_id`` fills the ``job_id`` column).
+    shape : {"long", "wide"}, default "long"
+        ``"long"``: one row per score, the tidy contract of :mod:`humelab.schema`.
+        ``"wide"``: one row per prediction with the key columns, the metadata
+        columns of the models present (face ``prob`` and ``box_x/y/w/h``,
+        ``confidence``, ``speaker_confidence``, ``position_begin/end``, NER entity
+        fields, ``file_type``), then one float column per dimension.
+    errors : {"warn", "raise", "ignore"}, default "warn"
+        What to do when files or sources failed inside the job (``results.errors``
+        or a source-level ``error``): warn once with a :class:`~humelab.HumelabWarning`
+        saying how many failed and why, raise :class:`~humelab.ReadError`, or stay
+        silent. Either way :func:`read_errors` lists them.
+    job_id : str, optional
+        Value of the ``job_id`` column, overriding the one of a callback body.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy long frame (see :data:`humelab.schema.COLUMNS`), or the wide frame.
+        ``source`` is the URL of URL sources, the upload's filename for file sources
+        (``"file"`` when the service recorded none) and ``"text"`` for text input.
+        ``score`` is float32 when every score is a float32 value (as Hume's are),
+        which keeps them exact; otherwise float64.
+
+    Raises
+    ------
+    ReadError
+        When ``src`` is not predictions JSON: malformed JSON (with line and
+        column), an artifacts zip (use :func:`read_artifacts`), a job details or
+        job result body (fetch the predictions instead), an empty file; or, with
+        ``errors="raise"``, when files failed in the job.
+
+    See Also
+    --------
+    read_artifacts : the same frame from an artifacts zip.
+    read_errors : per-file and per-source errors.
+    to_wide, to_long : convert between the two shapes.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.read_predictions("predictions.json")  # doctest: +SKIP
+    >>> df.groupby("name", observed=True)["score"].mean()  # doctest: +SKIP
+    """
+    _check_option("shape", shape, _SHAPES)
+    _check_option("errors", errors, _ERRORS)
+    sources, body_job_id, label = _parse(src)
+    jid = job_id if job_id is not None else body_job_id
+    builder = FrameBuilder(meta=shape == "wide")
+    failures, nfiles = _build(sources, builder, jid)
+    if failures:
+        _report(failures, nfiles, label, errors)
+    if shape == "wide":
+        return wide_from_builder(builder)
+    return builder.long()
+
+
+def read_errors(src, *, job_id: str | None = None) -> pd.DataFrame:
+    """List the files and sources that failed in a job.
+
+    Parameters
+    ----------
+    src : str, path-like, bytes, binary file object, list or dict
+        Predictions JSON, as accepted by :func:`read_predictions`.
+    job_id : str, optional
+        Value of the ``job_id`` column, overriding the one of a callback body.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per failure with columns ``job_id``, ``source``, ``file`` (missing
+        for a source-level error) and ``message``; no rows when nothing failed.
+
+    Raises
+    ------
+    ReadError
+        When ``src`` is not predictions JSON (see :func:`read_predictions`).
+    """
+    sources, body_job_id, _ = _parse(src)
+    jid = job_id if job_id is not None else body_job_id
+    rows = []
+    for env in sources:
+        name = _source_name(env.source)
+        for file, message in _failures(env):
+            rows.append((jid, name, file, message))
+    return errors_frame(rows)
+
+
+def errors_frame(rows) -> pd.DataFrame:
+    """The :func:`read_errors` frame from (job_id, source, file, message) rows."""
+    names = ("job_id", "source", "file", "message")
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pd.DataFrame(
+        {n: pd.array(list(v), dtype="str") for n, v in zip(names, columns, strict=True)}
+    )
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+
+def _check_option(name, value, allowed):
+    if value not in allowed:
+        raise ReadError(
+            f"`{name}` must be one of {', '.join(repr(a) for a in allowed)}; "
+            f"got {value!r}."
+        )
+
+
+def _parse(src) -> tuple[list[_Envelope], str | None, str]:
+    """Decode ``src`` into source results, the callback's job id, and a label."""
+    if isinstance(src, (list, dict)):
+        data, label = msgspec.json.encode(src), "the given JSON"
+    elif isinstance(src, str) and src.lstrip()[:1] in ("[", "{"):
+        data, label = src.encode(), "the given JSON text"
+    else:
+        data, label = load_bytes(
+            src, reader="read_predictions", what="a predictions JSON file"
+        )
+    if len(data) == 0 or not first_byte(data):
+        raise ReadError(
+            f"{label} is empty; expected Hume predictions JSON. Re-download it "
+            "(`GET /v0/batch/jobs/{id}/predictions`)."
+        )
+    if is_zip(data):
+        raise ReadError(
+            f"{label} is a zip archive (an artifacts zip?), not predictions JSON; "
+            "read it with `humelab.read_artifacts`."
+        )
+    if not is_json(data):
+        raise ReadError(
+            f"{label} does not start like JSON (first byte "
+            f"{bytes(first_byte(data))!r}); expected Hume predictions JSON."
+        )
+    try:
+        if first_byte(data) == b"[":
+            envs = _ENVELOPES.decode(data)
+            for i, env in enumerate(envs):
+                _check_envelope(env, label, where=f"element {i} of ")
+            return envs, None, label
+        env = _ENVELOPE.decode(data)
+    except msgspec.ValidationError as exc:
+        raise _shape_error(exc, label) from None
+    except msgspec.DecodeError as exc:
+        raise json_error(exc, data, label) from None
+    if _present(env.predictions) and env.source is None:
+        # a callback body {job_id, status, predictions}
+        try:
+            envs = _ENVELOPES.decode(env.predictions)
+        except msgspec.ValidationError as exc:
+            raise _shape_error(exc, label, prefix="$.predictions") from None
+        for i, sub in enumerate(envs):
+            _check_envelope(sub, label, where=f"predictions[{i}] of ")
+        return envs, env.job_id, label
+    if env.status is not None and env.job_id is not None and env.source is None:
+        raise ReadError(
+            f"{label} is a callback body for job `{env.job_id}` with status "
+            f"{env.status!r} and no `predictions`"
+            + (f" (message: {env.message!r})" if env.message else "")
+            + "; there are no scores to read. Check the job's details for why."
+        )
+    _check_envelope(env, label)
+    return [env], None, label
+
+
+def _check_envelope(env: _Envelope, label: str, where: str = "") -> None:
+    if env.source is not None or env.results is not None or env.error is not None:
+        return
+    if _present(env.request) and _present(env.state):
+        state = _loads(env.state)
+        status = state.get("status") if isinstance(state, dict) else None
+        detail = f", status {status}" if status else ""
+        msg = state.get("message") if isinstance(state, dict) else None
+        if msg:
+            detail += f", message {msg!r}"
+        raise ReadError(
+            f"{where}{label} is a job details body (`request` and `state`{detail}),"
+            " not predictions. Fetch the job's predictions (`GET /v0/batch/jobs/"
+            "{id}/predictions`, or `job.predictions()`) and read those."
+        )
+    if (
+        _present(env.completed)
+        or _present(env.failed)
+        or (_present(env.creation_timestamp) and env.status is not None)
+    ):
+        detail = ""
+        if _present(env.failed):
+            failed = _loads(env.failed)
+            if isinstance(failed, dict) and failed.get("message"):
+                detail = f" (failed: {failed['message']!r})"
+        raise ReadError(
+            f"{where}{label} is a job result body of the pre-May-2023 Batch API "
+            f"(status {env.status!r}){detail}, not predictions. Its predictions "
+            "were a separate download (`completed.predictions_url`); read that JSON."
+        )
+    raise ReadError(
+        f"{where}{label} has none of the keys of a predictions element "
+        "(`source`, `results`, `error`); expected Hume v0 predictions JSON, a list "
+        "with one element per source."
+    )
+
+
+def _loads(raw):
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+
+
+def _shape_error(exc, label, prefix=None) -> ReadError:
+    msg = str(exc)
+    if prefix:
+        msg = msgspec_path(msg, prefix)
+    return ReadError(
+        f"{label} is JSON but not in the shape of Hume v0 predictions: {msg}. "
+        "Check that it is the output of `GET /v0/batch/jobs/{id}/predictions`."
+    )
+
+
+def msgspec_path(msg: str, prefix: str) -> str:
+    return msg.replace("`$", f"`{prefix}", 1)
+
+
+def _source_name(source: _Source | None) -> str:
+    if source is None:
+        return "unknown"
+    kind = source.type
+    if kind == "url":
+        return source.url or "url"
+    if kind == "file":
+        return source.filename or "file"
+    if kind == "text":
+        return "text"
+    return source.url or source.filename or kind or "unknown"
+
+
+def _failures(env: _Envelope):
+    if env.results is None:
+        yield None, env.error or "the source has no results and no error message"
+        return
+    if env.error:
+        yield None, env.error
+    for err in env.results.errors or ():
+        yield err.file, err.message or "no message"
+
+
+# -- building --------------------------------------------------------------------------
+
+
+def _build(sources: list[_Envelope], builder: FrameBuilder, job_id) -> tuple[list, int]:
+    failures = []
+    nfiles = 0
+    templates: dict = {}
+    for env in sources:
+        name = _source_name(env.source)
+        for file, message in _failures(env):
+            failures.append((name, file, message))
+            nfiles += 1
+        if env.results is None:
+            continue
+        for fp in env.results.predictions or ():
+            nfiles += 1
+            for model, result in (fp.models or {}).items():
+                if result is None:
+                    continue
+                for group in result.grouped_predictions or ():
+                    _add_group(
+                        builder,
+                        templates,
+                        (
+                            job_id,
+                            name,
+                            fp.file if fp.file is not None else "",
+                            model,
+                            group.id if group.id is not None else "unknown",
+                        ),
+                        group.predictions,
+                        fp.file_type,
+                    )
+    return failures, nfiles
+
+
+def _add_group(builder, templates, keys, raw, file_type):
+    if not _present(raw):
+        return
+    try:
+        preds = _PREDS.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise ReadError(
+            f"The predictions of model `{keys[3]}`, group `{keys[4]}` in file "
+            f"`{keys[2]}` of source `{keys[1]}` are not in the v0 shape: {exc}."
+        ) from None
+    n = len(preds)
+    if n == 0:
+        return
+    counts = np.zeros(n, dtype=np.int64)
+    lists = []
+    fam_parts = []
+    name_parts = []
+    fam_coder = builder.coders["family"]
+    name_coder = builder.coders["name"]
+    text_coder = builder.coders["text"]
+    frame = np.zeros(n, dtype=np.int64)
+    frame_mask = np.ones(n, dtype=bool)
+    begin = np.full(n, np.nan)
+    end = np.full(n, np.nan)
+    text = np.full(n, -1, dtype=np.int64)
+    has_frame = False
+    for i, p in enumerate(preds):
+        c = 0
+        for fam in FAMILIES:
+            lst = getattr(p, fam)
+            if lst:
+                key = (fam, tuple(map(_NAME, lst)))
+                codes = templates.get(key)
+                if codes is None:
+                    codes = templates[key] = (
+                        np.full(len(lst), fam_coder(fam), dtype=np.int32),
+                        np.array([name_coder(x) for x in key[1]], dtype=np.int32),
+                    )
+                fam_parts.append(codes[0])
+                name_parts.append(codes[1])
+                lists.append(lst)
+                c += len(lst)
+        counts[i] = c
+        if p.frame is not None:
+            frame[i] = p.frame
+            frame_mask[i] = False
+            has_frame = True
+        t = p.time
+        if t is not None:
+            if isinstance(t, _Span):
+                if t.begin is not None:
+                    begin[i] = t.begin
+                if t.end is not None:
+                    end[i] = t.end
+            else:
+                begin[i] = end[i] = t
+        if p.text is not None:
+            text[i] = text_coder(p.text)
+    total = int(counts.sum())
+    scores = np.fromiter(
+        map(_SCORE, chain.from_iterable(lists)), dtype=np.float64, count=total
+    )
+    if fam_parts:
+        fam_codes = np.concatenate(fam_parts)
+        name_codes = np.concatenate(name_parts)
+    else:
+        fam_codes = name_codes = np.zeros(0, dtype=np.int32)
+    meta = _meta(preds, file_type) if builder.keep_meta else None
+    builder.add(
+        keys,
+        counts=counts,
+        frame=(frame, frame_mask) if has_frame else None,
+        begin=begin,
+        end=end,
+        text_codes=text,
+        family_codes=fam_codes,
+        name_codes=name_codes,
+        scores=scores,
+        meta=meta,
+    )
+
+
+def _meta(preds, file_type) -> dict:
+    def box(attr):
+        return [getattr(p.box, attr) if p.box is not None else None for p in preds]
+
+    def pos(attr):
+        return [
+            getattr(p.position, attr) if p.position is not None else None for p in preds
+        ]
+
+    out = {
+        "prob": [p.prob for p in preds],
+        "box_x": box("x"),
+        "box_y": box("y"),
+        "box_w": box("w"),
+        "box_h": box("h"),
+        "confidence": [p.confidence for p in preds],
+        "speaker_confidence": [p.speaker_confidence for p in preds],
+        "position_begin": pos("begin"),
+        "position_end": pos("end"),
+        "file_type": [file_type] * len(preds),
+    }
+    for attr in ("entity", "entity_confidence", "support", "uri", "link_word"):
+        out[attr] = [getattr(p, attr) for p in preds]
+    return out
+
+
+def _report(failures, nfiles, label, errors):
+    if errors == "ignore":
+        return
+    nf = len(failures)
+    reasons = {}
+    for source, file, message in failures:
+        reasons.setdefault(message, []).append(file or source)
+    shown = "; ".join(
+        f"{msg!r} ({', '.join(f'`{w}`' for w in where[:3])}"
+        + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+        + ")"
+        for msg, where in list(reasons.items())[:3]
+    )
+    more = f"; and {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
+    what = f"{nf} of {nfiles} files or sources failed in {label}: {shown}{more}."
+    if errors == "raise":
+        err = ReadError(
+            what + " List them with `humelab.read_errors(...)`, or pass "
+            "`errors='warn'` to read the scores that did succeed."
+        )
+        err.failures = failures
+        raise err
+    warnings.warn(
+        what + " Their scores are not in the frame; list them with "
+        "`humelab.read_errors(...)` (pass `errors='ignore'` to silence this).",
+        HumelabWarning,
+        stacklevel=3,
+    )
