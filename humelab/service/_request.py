@@ -1,0 +1,198 @@
+"""Validation of Batch job requests and the request echo of job objects.
+
+A request (the JSON body, or the ``json`` part of a multipart upload) is checked field
+by field against the v0 contract (``reference/batch-api-v0.md`` section 3) and turned
+into its echo form: every model key present, requested models filled with defaults,
+the others ``None``. Every rejection names the field and what to send instead.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from ..errors import InputError
+from .engines.base import fill_model_defaults, fill_transcription_defaults
+
+__all__ = [
+    "RequestRejected",
+    "parse_json_bytes",
+    "validate_request",
+    "check_http_url",
+]
+
+
+class RequestRejected(InputError):
+    """A request to the service is invalid; carries the HTTP status and error name.
+
+    Parameters
+    ----------
+    message : str
+        Sentence naming the field, limit or item and what to do.
+    status : int
+        HTTP status to answer with.
+    error : str
+        Short CamelCase error name for the JSON body.
+    """
+
+    def __init__(
+        self, message: str, *, status: int = 400, error: str = "InvalidRequest"
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.error = error
+
+
+_TOP_KEYS = ("models", "transcription", "urls", "text", "callback_url", "notify")
+
+
+def _fail(message: str) -> RequestRejected:
+    return RequestRejected(message)
+
+
+def _bool(value, field):
+    if not isinstance(value, bool):
+        raise _fail(f"`{field}` must be true or false, got {value!r}.")
+    return value
+
+
+def _models(value) -> dict:
+    try:
+        echo = fill_model_defaults(value)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    if all(v is None for v in echo.values()):
+        raise _fail(
+            "`models` names no model; add at least one (for example "
+            '`"face": {}`) or omit `models` to run all six.'
+        )
+    return echo
+
+
+def _transcription(value, present: bool):
+    if present and value is None:
+        return None  # explicit null: transcription disabled
+    try:
+        return fill_transcription_defaults(value)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+
+def check_http_url(url, field: str) -> str:
+    """Check that ``url`` is an absolute http(s) URL; return it.
+
+    Raises
+    ------
+    RequestRejected
+        Naming ``field`` when the URL is not a string, not http/https, or has no host.
+    """
+    if not isinstance(url, str):
+        raise _fail(f"`{field}` must be a string URL, got {url!r}.")
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise _fail(
+            f"`{field}` = {url!r} is not an http or https URL; the service only "
+            "fetches http:// and https:// addresses (upload local files instead)."
+        )
+    return url.strip()
+
+
+def _str_list(value, field, *, limit, what):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail(f"`{field}` must be a list of strings, got {type(value).__name__}.")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _fail(f"`{field}[{i}]` must be a string, got {item!r}.")
+    if len(value) > limit:
+        raise RequestRejected(
+            f"`{field}` has {len(value)} items; at most {limit} {what} are allowed per "
+            f"request. Split the request, or pack media into an archive "
+            f"(.zip, .tar.gz, .tar.bz2, .tar.xz).",
+            error="LimitExceeded",
+        )
+    return list(value)
+
+
+def parse_json_bytes(data: bytes, where: str = "request body") -> dict:
+    """Decode a JSON object from bytes, rejecting malformed JSON with a clear message."""
+    try:
+        obj = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestRejected(
+            f"the {where} is not valid JSON ({exc}); send a JSON object such as "
+            '{"urls": ["https://..."], "models": {"face": {}}}.',
+            error="MalformedJSON",
+        ) from None
+    if not isinstance(obj, dict):
+        raise RequestRejected(
+            f"the {where} must be a JSON object, got {type(obj).__name__}.",
+            error="MalformedJSON",
+        )
+    return obj
+
+
+def validate_request(
+    obj: dict, *, max_urls: int = 100, max_texts: int = 100, max_file_bytes: int
+) -> dict:
+    """Validate a request object and return its echo form.
+
+    Parameters
+    ----------
+    obj : dict
+        The decoded ``InferenceBaseRequest``.
+    max_urls, max_texts : int
+        Item limits per request.
+    max_file_bytes : int
+        Size cap of any single item (applies to each text string in UTF-8).
+
+    Returns
+    -------
+    dict
+        ``{"callback_url", "models", "notify", "text", "transcription", "urls"}`` with
+        defaults filled in (models: all six keys, ``None`` for models not requested).
+
+    Raises
+    ------
+    RequestRejected
+        Naming the offending field.
+    """
+    unknown = [k for k in obj if k not in _TOP_KEYS + ("registry_files", "files")]
+    if unknown:
+        raise _fail(
+            f"unknown request field `{unknown[0]}`; fields are "
+            f"{', '.join(f'`{k}`' for k in _TOP_KEYS)}."
+        )
+    if obj.get("registry_files"):
+        raise _fail("`registry_files` are not supported by this service; send `urls`.")
+    if obj.get("files"):
+        raise _fail(
+            "`files` cannot be given in JSON; upload files as multipart `file` parts."
+        )
+    urls = _str_list(obj.get("urls"), "urls", limit=max_urls, what="URLs")
+    urls = [check_http_url(u, f"urls[{i}]") for i, u in enumerate(urls)]
+    text = _str_list(obj.get("text"), "text", limit=max_texts, what="text items")
+    for i, t in enumerate(text):
+        if len(t.encode("utf-8")) > max_file_bytes:
+            raise RequestRejected(
+                f"`text[{i}]` is larger than the {max_file_bytes}-byte limit per item; "
+                "split it into several items.",
+                error="LimitExceeded",
+            )
+    callback = obj.get("callback_url")
+    if callback is not None:
+        callback = check_http_url(callback, "callback_url")
+    notify = obj.get("notify")
+    notify = False if notify is None else _bool(notify, "notify")
+    return {
+        "callback_url": callback,
+        "models": _models(obj.get("models")),
+        "notify": notify,
+        "text": text,
+        "transcription": _transcription(
+            obj.get("transcription"), "transcription" in obj
+        ),
+        "urls": urls,
+    }

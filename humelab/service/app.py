@@ -1,0 +1,442 @@
+"""The HTTP app of the Batch service (Starlette): the v0 ``/v0/batch/jobs`` endpoints.
+
+Paths, bodies and shapes follow ``reference/batch-api-v0.md``. Every request needs the
+``X-Hume-Api-Key`` header with the key the service was started with. Errors are JSON
+``{"status": <code>, "error": "<ShortName>", "message": "<what happened, what to do>"}``.
+Job objects carry two extensions old clients ignore: top-level ``engine`` and
+``simulated``, and ``state.progress = {"done": n, "total": m}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Route
+
+from ._request import RequestRejected, parse_json_bytes, validate_request
+from .inputs import (
+    Limits,
+    check_zip_upload,
+    is_archive,
+    receive_multipart,
+    safe_filename,
+)
+from .store import STATUSES, JobStore
+
+__all__ = ["create_app", "job_object"]
+
+log = logging.getLogger(__name__)
+
+_SORT_BY = ("created", "started", "ended")
+_DIRECTIONS = ("asc", "desc")
+_WHEN = ("created_before", "created_after")
+_TYPES = ("INFERENCE", "EMBEDDING_GENERATION", "TL_INFERENCE", "TRAINING")
+
+
+def _error(status: int, error: str, message: str, **extra) -> JSONResponse:
+    body = {"status": status, "error": error, "message": message}
+    body.update(extra)
+    return JSONResponse(body, status_code=status)
+
+
+def job_object(row: dict) -> dict:
+    """The v0 job object (details and list items) of a stored job row.
+
+    Parameters
+    ----------
+    row : dict
+        A row from :meth:`JobStore.get`.
+
+    Returns
+    -------
+    dict
+        ``{"job_id", "request", "state", "type", "engine", "simulated"}``; ``state``
+        holds the fields of its status (reference section 4) plus ``progress``.
+    """
+    status = row["status"]
+    state = {"created_timestamp_ms": row["created_ms"], "status": status}
+    if status != "QUEUED":
+        state["started_timestamp_ms"] = row["started_ms"]
+    if status in ("COMPLETED", "FAILED"):
+        state["ended_timestamp_ms"] = row["ended_ms"]
+    if status == "COMPLETED":
+        state["num_predictions"] = row["num_predictions"]
+        state["num_errors"] = row["num_errors"]
+    if status == "FAILED":
+        state["message"] = row["message"] or "The job failed."
+    done, total = row["done"], row["total"]
+    if status == "COMPLETED":
+        done = total
+    state["progress"] = {"done": done, "total": total}
+    req = dict(row["request"])
+    return {
+        "job_id": row["job_id"],
+        "request": {k: req[k] for k in sorted(req)},
+        "state": {k: state[k] for k in sorted(state)},
+        "type": "INFERENCE",
+        "engine": row["engine"],
+        "simulated": row["simulated"],
+    }
+
+
+def create_app(
+    *, store: JobStore, runner, engine, api_key: str, limits: Limits | None = None
+) -> Starlette:
+    """Build the Starlette app of the Batch service.
+
+    Parameters
+    ----------
+    store : JobStore
+        The job store.
+    runner : humelab.service.runner.Runner
+        Receives new jobs (``runner.submit(job_id)``).
+    engine : humelab.service.engines.Engine
+        The engine jobs run on (its ``name`` and ``simulated`` are recorded per job).
+    api_key : str
+        The key every request must send in ``X-Hume-Api-Key``.
+    limits : Limits, optional
+        Request caps (default: :class:`Limits`).
+
+    Returns
+    -------
+    starlette.applications.Starlette
+        The ASGI app; ``app.state.limits`` holds the caps.
+    """
+    limits = limits or Limits()
+    key_bytes = api_key.encode("utf-8")
+    artifact_locks: dict[str, threading.Lock] = {}
+    locks_guard = threading.Lock()
+
+    def authorize(request: Request) -> None:
+        given = request.headers.get("x-hume-api-key")
+        if given is None:
+            raise RequestRejected(
+                "missing API key: send the service's key in the `X-Hume-Api-Key` "
+                "header (see `humelab serve` output or `server.api_key`).",
+                status=401,
+                error="InvalidApiKey",
+            )
+        if not hmac.compare_digest(given.encode("utf-8"), key_bytes):
+            raise RequestRejected(
+                "invalid API key: the `X-Hume-Api-Key` header does not match the key "
+                "this service was started with (`--api-key`, HUMELAB_API_KEY, or the "
+                "generated key it printed at start).",
+                status=401,
+                error="InvalidApiKey",
+            )
+
+    def load_job(job_id: str) -> dict:
+        row = store.get(job_id)
+        if row is None:
+            raise RequestRejected(
+                f"job not found: there is no job `{job_id}` on this service. List "
+                "jobs with GET /v0/batch/jobs.",
+                status=404,
+                error="JobNotFound",
+            )
+        return row
+
+    def require_completed(row: dict, what: str) -> None:
+        if row["status"] == "COMPLETED":
+            return
+        job_id, status = row["job_id"], row["status"]
+        if status == "FAILED":
+            detail = f"it FAILED ({row['message']}) and has no {what}. Resubmit it."
+        else:
+            detail = (
+                f"its status is {status}; {what} are available once it is COMPLETED. "
+                f"Poll GET /v0/batch/jobs/{job_id} until then."
+            )
+        raise RequestRejected(
+            f"job `{job_id}` is not completed: {detail}",
+            status=409,
+            error="JobNotCompleted",
+        )
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    async def index(request: Request):
+        return JSONResponse(
+            {
+                "service": "humelab batch service (Hume v0 Batch API contract)",
+                "engine": engine.name,
+                "simulated": bool(engine.simulated),
+                "jobs": "/v0/batch/jobs",
+            }
+        )
+
+    async def create_job(request: Request):
+        authorize(request)
+        ctype = request.headers.get("content-type", "").lower()
+        if ctype.startswith("multipart/form-data"):
+            job_id = await _create_multipart(request)
+        elif ctype.startswith("application/json") or not ctype:
+            body = await _read_capped(request, limits.max_json_bytes)
+            obj = parse_json_bytes(body)
+            echo = validate_request(
+                obj,
+                max_urls=limits.max_urls,
+                max_texts=limits.max_texts,
+                max_file_bytes=limits.max_file_bytes,
+            )
+            if not echo["urls"] and not echo["text"]:
+                raise RequestRejected(
+                    "the request has no inputs: give `urls` or `text`, or upload files "
+                    "as multipart `file` parts."
+                )
+            echo["files"] = []
+            job_id = store.create(
+                request=echo,
+                uploads=[],
+                staging=None,
+                engine=engine.name,
+                simulated=bool(engine.simulated),
+                total=len(echo["urls"]) + len(echo["text"]),
+            )
+        else:
+            raise RequestRejected(
+                f"unsupported Content-Type {ctype!r}; send application/json or "
+                "multipart/form-data.",
+                status=415,
+                error="UnsupportedMediaType",
+            )
+        runner.submit(job_id)
+        return JSONResponse({"job_id": job_id})
+
+    async def _create_multipart(request: Request) -> str:
+        staging = store.new_staging_dir()
+        try:
+            uploads, options = await receive_multipart(request, staging, limits)
+            echo = validate_request(
+                options or {},
+                max_urls=limits.max_urls,
+                max_texts=limits.max_texts,
+                max_file_bytes=limits.max_file_bytes,
+            )
+            if not uploads and not echo["urls"] and not echo["text"]:
+                raise RequestRejected(
+                    "the multipart request has no `file` parts and no `urls` or `text` "
+                    "in its `json` part; add at least one input."
+                )
+            for up in uploads:
+                name = safe_filename(up.filename)
+                if is_archive(name) and name.lower().endswith(".zip"):
+                    check_zip_upload(up.path, name, limits)
+            echo["files"] = [
+                {
+                    "filename": u.filename,
+                    "content_type": u.content_type,
+                    "md5sum": u.md5sum,
+                }  # fmt: skip
+                for u in uploads
+            ]
+            stored = [
+                {
+                    "filename": u.filename,
+                    "content_type": u.content_type,
+                    "md5sum": u.md5sum,
+                    "size": u.size,
+                    "path": os.path.join("uploads", str(i), u.path.name),
+                }
+                for i, u in enumerate(uploads)
+            ]
+            return store.create(
+                request=echo,
+                uploads=stored,
+                staging=staging,
+                engine=engine.name,
+                simulated=bool(engine.simulated),
+                total=len(uploads) + len(echo["urls"]) + len(echo["text"]),
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    async def list_jobs(request: Request):
+        authorize(request)
+        q = request.query_params
+        limit = _int_param(q.get("limit"), "limit", default=50, lo=1)
+        statuses = q.getlist("status")
+        for s in statuses:
+            _enum_param(s, "status", STATUSES)
+        types = q.getlist("type")
+        for t in types:
+            _enum_param(t, "type", _TYPES)
+        when = q.get("when")
+        if when is not None:
+            _enum_param(when, "when", _WHEN)
+        ts = q.get("timestamp_ms")
+        ts = None if ts is None else _int_param(ts, "timestamp_ms", default=None, lo=0)
+        sort_by = _enum_param(q.get("sort_by", "created"), "sort_by", _SORT_BY)
+        direction = _enum_param(q.get("direction", "desc"), "direction", _DIRECTIONS)
+        if types and "INFERENCE" not in types:
+            return JSONResponse([])
+        rows = store.list(
+            limit=limit,
+            statuses=statuses or None,
+            when=when,
+            timestamp_ms=ts,
+            sort_by=sort_by,
+            direction=direction,
+        )
+        return JSONResponse([job_object(r) for r in rows])
+
+    async def job_details(request: Request):
+        authorize(request)
+        return JSONResponse(job_object(load_job(request.path_params["job_id"])))
+
+    async def job_predictions(request: Request):
+        authorize(request)
+        row = load_job(request.path_params["job_id"])
+        require_completed(row, "predictions")
+        path = store.predictions_path(row["job_id"])
+        if not path.is_file():
+            raise RequestRejected(
+                f"the predictions of job `{row['job_id']}` are missing from the "
+                f"service's data directory ({store.data_dir}). Resubmit the job.",
+                status=410,
+                error="ResultsGone",
+            )
+        return FileResponse(path, media_type="application/json")
+
+    def ensure_artifacts(job_id: str):
+        from .artifacts import write_artifacts
+
+        path = store.artifacts_path(job_id)
+        with locks_guard:
+            lock = artifact_locks.setdefault(job_id, threading.Lock())
+        with lock:
+            if path.is_file():
+                return path
+            preds_path = store.predictions_path(job_id)
+            if not preds_path.is_file():
+                return None
+            predictions = json.loads(preds_path.read_text(encoding="utf-8"))
+            tmp = path.with_name(f".artifacts.{uuid.uuid4().hex}.tmp")
+            try:
+                write_artifacts(predictions, tmp)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return path
+
+    async def job_artifacts(request: Request):
+        import anyio
+
+        authorize(request)
+        row = load_job(request.path_params["job_id"])
+        require_completed(row, "artifacts")
+        path = await anyio.to_thread.run_sync(ensure_artifacts, row["job_id"])
+        if path is None:
+            raise RequestRejected(
+                f"the results of job `{row['job_id']}` are missing from the service's "
+                f"data directory ({store.data_dir}). Resubmit the job.",
+                status=410,
+                error="ResultsGone",
+            )
+        return FileResponse(
+            path, media_type="application/zip", filename="artifacts.zip"
+        )
+
+    # -- error handlers --------------------------------------------------------------------
+
+    async def on_rejected(request: Request, exc: RequestRejected):
+        extra = {}
+        if exc.status == 401:
+            # Legacy clients look for an Apigee-style fault with "InvalidApiKey".
+            extra["fault"] = {
+                "faultstring": "Invalid ApiKey",
+                "detail": {"errorcode": "oauth.v2.InvalidApiKey"},
+            }
+        return _error(exc.status, exc.error, exc.message, **extra)
+
+    async def on_http(request: Request, exc: HTTPException):
+        if exc.status_code == 404:
+            return _error(
+                404,
+                "NotFound",
+                f"no endpoint at {request.url.path}; the Batch API lives under "
+                "/v0/batch/jobs.",
+            )
+        if exc.status_code == 405:
+            return _error(
+                405,
+                "MethodNotAllowed",
+                f"{request.method} is not allowed on {request.url.path}.",
+            )
+        return _error(exc.status_code, "HTTPError", str(exc.detail))
+
+    async def on_exception(request: Request, exc: Exception):
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return _error(
+            500,
+            "InternalError",
+            f"the service failed on {request.method} {request.url.path} "
+            f"({type(exc).__name__}); see the service log.",
+        )
+
+    routes = [
+        Route("/", index, methods=["GET"]),
+        Route("/v0/batch/jobs", list_jobs, methods=["GET"]),
+        Route("/v0/batch/jobs", create_job, methods=["POST"]),
+        Route("/v0/batch/jobs/{job_id}", job_details, methods=["GET"]),
+        Route("/v0/batch/jobs/{job_id}/predictions", job_predictions, methods=["GET"]),
+        Route("/v0/batch/jobs/{job_id}/artifacts", job_artifacts, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            RequestRejected: on_rejected,
+            HTTPException: on_http,
+            Exception: on_exception,
+        },
+    )
+    app.state.limits = limits
+    return app
+
+
+async def _read_capped(request: Request, cap: int) -> bytes:
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > cap:
+            raise RequestRejected(
+                f"the JSON body is larger than the {cap}-byte limit; upload media as "
+                "files or send URLs instead of inlining data.",
+                error="LimitExceeded",
+            )
+    return bytes(buf)
+
+
+def _int_param(value, name, *, default, lo):
+    if value is None:
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        raise RequestRejected(
+            f"query parameter `{name}` must be an integer, got {value!r}."
+        ) from None
+    if n < lo:
+        raise RequestRejected(
+            f"query parameter `{name}` must be at least {lo}, got {n}."
+        )
+    return n
+
+
+def _enum_param(value, name, allowed):
+    if value not in allowed:
+        raise RequestRejected(
+            f"query parameter `{name}` must be one of {', '.join(allowed)}; got "
+            f"{value!r}."
+        )
+    return value

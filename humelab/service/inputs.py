@@ -1,0 +1,680 @@
+"""Inputs of the Batch service: streamed multipart uploads, URL fetching, archives.
+
+Nothing here holds a whole upload or download in memory: multipart bodies are parsed
+with python-multipart's streaming parser and written to disk as they arrive, URLs are
+streamed to disk, archives are expanded member by member. Every byte counts against
+the caps of :class:`Limits` as it arrives, and going over a cap stops the transfer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import tarfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from ._request import RequestRejected, check_http_url, parse_json_bytes
+
+__all__ = [
+    "Limits",
+    "Upload",
+    "receive_multipart",
+    "fetch_url",
+    "FetchError",
+    "ArchiveError",
+    "is_archive",
+    "expand_archive",
+    "check_zip_upload",
+    "pair_transcripts",
+    "safe_filename",
+    "url_filename",
+]
+
+GB = 1024**3
+
+#: File name endings treated as archives.
+ARCHIVE_SUFFIXES: tuple[str, ...] = (".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+#: Transcript file endings paired with a media file of the same stem.
+TRANSCRIPT_SUFFIXES: tuple[str, ...] = (".txt", ".srt", ".vtt")
+_MEDIA_SUFFIXES = frozenset(
+    ".wav .mp3 .m4a .aac .flac .ogg .oga .opus .wma .aif .aiff .webm .mp4 .m4v .mov "
+    ".avi .mkv .mpg .mpeg .wmv .3gp .flv .png .jpg .jpeg .gif .bmp .tif .tiff .webp "
+    ".heic".split()
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps of the service; every one can be set through ``humelab.serve(**limits)``.
+
+    Attributes
+    ----------
+    max_urls, max_files, max_texts : int
+        Items per request (100 each, as Hume's service).
+    max_file_bytes : int
+        Any single upload, URL download or text item (1 GB).
+    max_json_bytes : int
+        A JSON body or the multipart ``json`` part (64 MB).
+    max_archive_members : int
+        Members expanded from one archive.
+    max_archive_bytes : int
+        Total expanded size of one archive.
+    fetch_timeout : float
+        Seconds to connect to a URL and between received chunks.
+    fetch_total_timeout : float
+        Seconds for a whole URL download.
+    """
+
+    max_urls: int = 100
+    max_files: int = 100
+    max_texts: int = 100
+    max_file_bytes: int = GB
+    max_json_bytes: int = 64 * 1024**2
+    max_archive_members: int = 10_000
+    max_archive_bytes: int = 4 * GB
+    fetch_timeout: float = 30.0
+    fetch_total_timeout: float = 3600.0
+
+
+@dataclass
+class Upload:
+    """One received ``file`` part."""
+
+    filename: str | None
+    content_type: str | None
+    md5sum: str
+    size: int
+    path: Path
+
+
+def safe_filename(name: str | None, default: str = "file") -> str:
+    """A name safe as one path component: last component only, no control chars."""
+    if not name:
+        return default
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
+    if name in ("", ".", ".."):
+        return default
+    return name[:200]
+
+
+def _describe_bytes(n: int) -> str:
+    for unit, size in (("GB", GB), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+# -- multipart ---------------------------------------------------------------------------
+
+
+class _MultipartSink:
+    """Callbacks for python-multipart that stream ``file`` parts to disk."""
+
+    def __init__(self, staging: Path, limits: Limits):
+        self.staging = staging
+        self.limits = limits
+        self.uploads: list[Upload] = []
+        self.json_bytes: bytes | None = None
+        self._hname = b""
+        self._hval = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._kind = None  # "file" | "json"
+        self._fh = None
+        self._md5 = None
+        self._size = 0
+        self._buf = bytearray()
+        self._meta = None
+
+    def on_part_begin(self):
+        self._headers = {}
+        self._kind = None
+
+    def on_header_field(self, data, start, end):
+        self._hname += data[start:end]
+
+    def on_header_value(self, data, start, end):
+        self._hval += data[start:end]
+
+    def on_header_end(self):
+        self._headers[self._hname.lower()] = self._hval
+        self._hname, self._hval = b"", b""
+
+    def on_headers_finished(self):
+        from python_multipart.multipart import parse_options_header
+
+        _, opts = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = opts.get(b"name", b"").decode("utf-8", "replace")
+        ctype = self._headers.get(b"content-type")
+        ctype = ctype.decode("latin-1").strip() if ctype else None
+        filename = opts.get(b"filename")
+        filename = filename.decode("utf-8", "replace") if filename is not None else None
+        if name in ("file", "file[]"):
+            n = len(self.uploads)
+            if n >= self.limits.max_files:
+                raise RequestRejected(
+                    f"too many files: more than {self.limits.max_files} `file` parts "
+                    "in one request. Send at most "
+                    f"{self.limits.max_files} files per job, or pack them into an "
+                    "archive (.zip, .tar.gz, .tar.bz2, .tar.xz).",
+                    error="LimitExceeded",
+                )
+            d = self.staging / str(n)
+            d.mkdir()
+            path = d / safe_filename(filename)
+            self._kind = "file"
+            self._fh = open(path, "wb")  # noqa: SIM115 - closed in on_part_end
+            self._md5 = hashlib.md5(usedforsecurity=False)
+            self._size = 0
+            self._meta = (filename, ctype, path)
+        elif name == "json":
+            if self.json_bytes is not None:
+                raise RequestRejected(
+                    "the multipart body has more than one `json` part; send the job "
+                    "options once.",
+                )
+            self._kind = "json"
+            self._buf = bytearray()
+        else:
+            raise RequestRejected(
+                f"unknown multipart part `{name}`; send media as `file` parts and "
+                "the job options as one `json` part.",
+            )
+
+    def on_part_data(self, data, start, end):
+        chunk = data[start:end]
+        if self._kind == "file":
+            self._size += len(chunk)
+            if self._size > self.limits.max_file_bytes:
+                fname = self._meta[0] or "(unnamed)"
+                raise RequestRejected(
+                    f"upload `{fname}` is larger than the "
+                    f"{_describe_bytes(self.limits.max_file_bytes)} limit per file; "
+                    "split it, or host it and send its URL.",
+                    error="LimitExceeded",
+                )
+            self._md5.update(chunk)
+            self._fh.write(chunk)
+        elif self._kind == "json":
+            if len(self._buf) + len(chunk) > self.limits.max_json_bytes:
+                raise RequestRejected(
+                    "the `json` part is larger than the "
+                    f"{_describe_bytes(self.limits.max_json_bytes)} limit.",
+                    error="LimitExceeded",
+                )
+            self._buf += chunk
+
+    def on_part_end(self):
+        if self._kind == "file":
+            self._fh.close()
+            self._fh = None
+            filename, ctype, path = self._meta
+            self.uploads.append(
+                Upload(filename, ctype, self._md5.hexdigest(), self._size, path)
+            )
+        elif self._kind == "json":
+            self.json_bytes = bytes(self._buf)
+        self._kind = None
+
+    def close(self):
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+async def receive_multipart(request, staging: Path, limits: Limits):
+    """Stream a multipart job request to ``staging``.
+
+    Parameters
+    ----------
+    request : starlette.requests.Request
+        The incoming request (``multipart/form-data``).
+    staging : Path
+        Empty folder that receives ``<n>/<filename>`` per ``file`` part.
+    limits : Limits
+        Caps checked while bytes arrive.
+
+    Returns
+    -------
+    (list of Upload, dict or None)
+        The uploads in order and the decoded ``json`` part, if any.
+
+    Raises
+    ------
+    RequestRejected
+        On a malformed body, an unknown part, or a cap exceeded. The caller removes
+        ``staging``.
+    """
+    import anyio
+    from python_multipart.exceptions import FormParserError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    _, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise RequestRejected(
+            "the multipart body has no boundary in its Content-Type header."
+        )
+    sink = _MultipartSink(staging, limits)
+    callbacks = {
+        k: getattr(sink, k)
+        for k in (
+            "on_part_begin",
+            "on_part_data",
+            "on_part_end",
+            "on_header_field",
+            "on_header_value",
+            "on_header_end",
+            "on_headers_finished",
+        )
+    }
+    parser = MultipartParser(boundary, callbacks)
+    stream = request.stream()
+    try:
+        pending = bytearray()
+        async for chunk in stream:
+            pending += chunk
+            if len(pending) >= 1024 * 1024:
+                await anyio.to_thread.run_sync(parser.write, bytes(pending))
+                pending.clear()
+        if pending:
+            await anyio.to_thread.run_sync(parser.write, bytes(pending))
+        parser.finalize()
+    except FormParserError as exc:
+        sink.close()
+        raise RequestRejected(f"the multipart body is malformed ({exc}).") from None
+    except RequestRejected:
+        sink.close()
+        # Read and drop the rest of the body (bounded), so the client sees the answer
+        # instead of a reset connection.
+        drained = 0
+        try:
+            async for chunk in stream:
+                drained += len(chunk)
+                if drained > 64 * 1024**2:
+                    break
+        except Exception:  # noqa: BLE001 - the client went away; nothing to answer
+            pass
+        raise
+    except BaseException:
+        sink.close()
+        raise
+    if sink._kind is not None or sink._fh is not None:
+        sink.close()
+        raise RequestRejected("the multipart body ended in the middle of a part.")
+    options = None
+    if sink.json_bytes is not None and sink.json_bytes.strip():
+        options = parse_json_bytes(sink.json_bytes, where="`json` part")
+    return sink.uploads, options
+
+
+# -- URLs ----------------------------------------------------------------------------------
+
+
+class FetchError(Exception):
+    """A URL could not be fetched (message is for the job's results)."""
+
+
+def url_filename(url: str) -> str:
+    """The last path segment of ``url`` (unquoted), or the host when there is none."""
+    parts = urlsplit(url)
+    seg = unquote(parts.path.rsplit("/", 1)[-1]) if parts.path else ""
+    return safe_filename(seg, default=parts.hostname or "download")
+
+
+def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path:
+    """Download ``url`` into ``dest_dir``, streamed and size-capped.
+
+    Parameters
+    ----------
+    url : str
+        An http or https URL.
+    dest_dir : Path
+        Existing folder; the file keeps the URL's last path segment as its name.
+    limits : Limits
+        ``max_file_bytes``, ``fetch_timeout`` and ``fetch_total_timeout`` apply.
+    session : requests.Session, optional
+        Session to use.
+
+    Returns
+    -------
+    Path
+        The downloaded file.
+
+    Raises
+    ------
+    FetchError
+        Unreachable host, non-2xx status, timeout, redirect to another scheme, or over
+        the size cap. No partial file is left behind.
+    """
+    import requests
+
+    try:
+        check_http_url(url, "url")
+    except RequestRejected as exc:
+        raise FetchError(str(exc)) from None
+    path = dest_dir / url_filename(url)
+    sess = session or requests.Session()
+    deadline = time.monotonic() + limits.fetch_total_timeout
+    cap = limits.max_file_bytes
+    try:
+        with sess.get(
+            url,
+            stream=True,
+            timeout=(limits.fetch_timeout, limits.fetch_timeout),
+            headers={"User-Agent": "humelab-batch-service"},
+        ) as resp:
+            if urlsplit(resp.url).scheme not in ("http", "https"):
+                raise FetchError(f"could not fetch {url}: redirected to {resp.url}.")
+            if resp.status_code >= 400:
+                raise FetchError(
+                    f"could not fetch {url}: HTTP {resp.status_code} {resp.reason}."
+                )
+            declared = resp.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > cap:
+                raise FetchError(
+                    f"could not fetch {url}: it is {int(declared)} bytes, over the "
+                    f"{_describe_bytes(cap)} limit per file."
+                )
+            size = 0
+            with open(path, "wb") as fh:
+                for chunk in resp.iter_content(chunk_size=256 * 1024):
+                    size += len(chunk)
+                    if size > cap:
+                        raise FetchError(
+                            f"could not fetch {url}: larger than the "
+                            f"{_describe_bytes(cap)} limit per file."
+                        )
+                    if time.monotonic() > deadline:
+                        raise FetchError(
+                            f"could not fetch {url}: download took longer than "
+                            f"{limits.fetch_total_timeout:g} s."
+                        )
+                    fh.write(chunk)
+    except FetchError:
+        path.unlink(missing_ok=True)
+        raise
+    except requests.exceptions.Timeout:
+        path.unlink(missing_ok=True)
+        raise FetchError(
+            f"could not fetch {url}: no response within {limits.fetch_timeout:g} s."
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        path.unlink(missing_ok=True)
+        reason = type(exc).__name__
+        raise FetchError(f"could not fetch {url}: {reason}.") from None
+    finally:
+        if session is None:
+            sess.close()
+    return path
+
+
+# -- archives ------------------------------------------------------------------------------
+
+
+class ArchiveError(Exception):
+    """An archive was refused as a whole (over a cap, unreadable)."""
+
+
+def is_archive(name: str) -> bool:
+    """Whether ``name`` ends like a supported archive."""
+    low = name.lower()
+    return any(low.endswith(s) for s in ARCHIVE_SUFFIXES)
+
+
+def _member_path(name: str) -> tuple[str | None, str | None]:
+    """(safe relative posix path, None) or (None, reason) or (None, None) to skip."""
+    raw = name.replace("\\", "/")
+    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
+        return None, "absolute path"
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    if not parts:
+        return None, None
+    if ".." in parts:
+        return None, "path leaves the archive (`..`)"
+    if parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts):
+        return None, None  # hidden files and macOS resource forks: skipped silently
+    if any(re.search(r"[\x00-\x1f]", p) for p in parts):
+        return None, "control characters in the name"
+    return "/".join(parts), None
+
+
+def check_zip_upload(path: Path, name: str, limits: Limits) -> None:
+    """Cheap check of an uploaded zip from its directory (declared sizes and count).
+
+    Raises
+    ------
+    RequestRejected
+        When the declared member count or expanded size is over a cap.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # reported per file when the job runs
+    files = [i for i in infos if not i.is_dir()]
+    if len(files) > limits.max_archive_members:
+        raise RequestRejected(
+            f"archive `{name}` has {len(files)} members; at most "
+            f"{limits.max_archive_members} are expanded per archive. Split it.",
+            error="LimitExceeded",
+        )
+    total = sum(i.file_size for i in files)
+    if total > limits.max_archive_bytes:
+        raise RequestRejected(
+            f"archive `{name}` expands to {total} bytes, over the "
+            f"{_describe_bytes(limits.max_archive_bytes)} limit per archive. Split it.",
+            error="LimitExceeded",
+        )
+
+
+def _copy_capped(src, dst_path: Path, budget: list, limits: Limits, name: str, archive):
+    per_file = 0
+    with open(dst_path, "wb") as out:
+        while True:
+            chunk = src.read(1024 * 1024)
+            if not chunk:
+                break
+            per_file += len(chunk)
+            budget[0] -= len(chunk)
+            if budget[0] < 0:
+                raise ArchiveError(
+                    f"archive `{archive}` expands past the "
+                    f"{_describe_bytes(limits.max_archive_bytes)} limit per archive; "
+                    "nothing was measured from it. Split it into smaller archives."
+                )
+            if per_file > limits.max_file_bytes:
+                raise _MemberSkip(
+                    f"skipped: larger than the {_describe_bytes(limits.max_file_bytes)}"
+                    " limit per file."
+                )
+            out.write(chunk)
+
+
+class _MemberSkip(Exception):
+    pass
+
+
+def expand_archive(
+    path: Path, dest: Path, limits: Limits, *, name: str | None = None
+) -> tuple[list[tuple[str, Path]], list[dict]]:
+    """Expand an archive safely into ``dest``.
+
+    Members with absolute paths, ``..`` components, links, or device entries are not
+    written; each becomes an error entry. Hidden files and ``__MACOSX`` are skipped
+    silently. Expansion stops with :class:`ArchiveError` past ``max_archive_members``
+    members or ``max_archive_bytes`` expanded bytes (counted while writing, whatever
+    the archive declares).
+
+    Parameters
+    ----------
+    path : Path
+        The archive file.
+    dest : Path
+        Folder to expand into (created).
+    limits : Limits
+        The archive caps.
+    name : str, optional
+        Archive name for messages (default: file name).
+
+    Returns
+    -------
+    (list of (str, Path), list of dict)
+        ``(member path, extracted file)`` in archive order, and error entries
+        ``{"file", "message"}`` for refused members.
+    """
+    name = name or path.name
+    dest.mkdir(parents=True, exist_ok=True)
+    members: list[tuple[str, Path]] = []
+    errors: list[dict] = []
+    budget = [limits.max_archive_bytes]
+    count = 0
+    seen: set[str] = set()
+
+    def admit(raw_name):
+        nonlocal count
+        rel, reason = _member_path(raw_name)
+        if rel is None:
+            if reason:
+                errors.append({"file": raw_name, "message": f"skipped: {reason}."})
+            return None
+        if rel in seen:
+            errors.append({"file": rel, "message": "skipped: duplicate member name."})
+            return None
+        count += 1
+        if count > limits.max_archive_members:
+            raise ArchiveError(
+                f"archive `{name}` has more than {limits.max_archive_members} members; "
+                "nothing was measured from it. Split it into smaller archives."
+            )
+        seen.add(rel)
+        target = dest.joinpath(*rel.split("/"))
+        # Defence in depth: the resolved target must stay inside dest.
+        if not str(target.resolve()).startswith(str(dest.resolve()) + os.sep):
+            errors.append(
+                {"file": raw_name, "message": "skipped: path leaves the archive."}
+            )
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return rel, target
+
+    low = name.lower()
+    try:
+        if low.endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                for info in zf.infolist():
+                    if info.is_dir():
+                        continue
+                    mode = info.external_attr >> 16
+                    if stat.S_ISLNK(mode):
+                        errors.append(
+                            {
+                                "file": info.filename,
+                                "message": "skipped: links are not expanded.",
+                            }
+                        )
+                        continue
+                    got = admit(info.filename)
+                    if got is None:
+                        continue
+                    rel, target = got
+                    try:
+                        with zf.open(info) as src:
+                            _copy_capped(src, target, budget, limits, rel, name)
+                    except _MemberSkip as exc:
+                        target.unlink(missing_ok=True)
+                        errors.append({"file": rel, "message": str(exc)})
+                        continue
+                    members.append((rel, target))
+        else:
+            with tarfile.open(path, mode="r:*") as tf:
+                for info in tf:
+                    if info.isdir():
+                        continue
+                    if info.issym() or info.islnk():
+                        errors.append(
+                            {
+                                "file": info.name,
+                                "message": "skipped: links are not expanded.",
+                            }
+                        )
+                        continue
+                    if not info.isfile():
+                        errors.append(
+                            {
+                                "file": info.name,
+                                "message": "skipped: not a regular file.",
+                            }
+                        )
+                        continue
+                    got = admit(info.name)
+                    if got is None:
+                        continue
+                    rel, target = got
+                    src = tf.extractfile(info)
+                    try:
+                        _copy_capped(src, target, budget, limits, rel, name)
+                    except _MemberSkip as exc:
+                        target.unlink(missing_ok=True)
+                        errors.append({"file": rel, "message": str(exc)})
+                        continue
+                    members.append((rel, target))
+    except ArchiveError:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise ArchiveError(
+            f"could not read archive `{name}` ({type(exc).__name__}: {exc}); check "
+            "that it is a complete .zip, .tar.gz, .tar.bz2 or .tar.xz file."
+        ) from None
+    return members, errors
+
+
+def pair_transcripts(
+    files: list[tuple[str, Path]],
+) -> list[tuple[str, Path, Path | None]]:
+    """Attach sibling transcripts (same folder and stem, .txt/.srt/.vtt) to media files.
+
+    Parameters
+    ----------
+    files : list of (str, Path)
+        ``(relative path, file)`` of one source.
+
+    Returns
+    -------
+    list of (str, Path, Path or None)
+        ``(relative path, file, transcript)``; a transcript attached to a media file is
+        not listed on its own. Order follows ``files``.
+    """
+    media_keys = set()
+    for rel, _ in files:
+        p = PurePosixPath(rel)
+        if p.suffix.lower() in _MEDIA_SUFFIXES:
+            media_keys.add((str(p.parent), p.stem))
+    transcripts: dict[tuple[str, str], Path] = {}
+    for rel, path in files:
+        p = PurePosixPath(rel)
+        if (
+            p.suffix.lower() in TRANSCRIPT_SUFFIXES
+            and (str(p.parent), p.stem) in media_keys
+        ):
+            transcripts.setdefault((str(p.parent), p.stem), path)
+    out = []
+    attached = set(map(str, transcripts.values()))
+    for rel, path in files:
+        p = PurePosixPath(rel)
+        if str(path) in attached:
+            continue
+        tr = None
+        if p.suffix.lower() in _MEDIA_SUFFIXES:
+            tr = transcripts.get((str(p.parent), p.stem))
+        out.append((rel, path, tr))
+    return out

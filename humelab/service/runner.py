@@ -1,0 +1,394 @@
+"""The job runner of the Batch service: queue, worker pool, resume, callbacks.
+
+Jobs run one after another in the order they were created; the files of a job
+(fetched URLs, uploads, archive members, text items) are measured in parallel by a pool
+of worker threads. When the service starts, unfinished jobs of its data directory are
+queued again from their stored inputs. When a job ends, its ``callback_url`` (if any)
+receives the result, retried with exponential backoff; a job's result never depends on
+its callback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from .engines.base import EngineError, MediaInput
+from .inputs import (
+    ArchiveError,
+    FetchError,
+    Limits,
+    expand_archive,
+    fetch_url,
+    is_archive,
+    pair_transcripts,
+    url_filename,
+)
+from .store import JobStore, atomic_write_bytes
+
+__all__ = ["Runner", "CallbackPolicy"]
+
+log = logging.getLogger(__name__)
+
+#: A job interrupted this many times (service stopped or killed while it ran) is
+#: marked FAILED instead of being resumed again.
+MAX_RUNS = 3
+
+
+class _Stopped(Exception):
+    """The runner is stopping; leave the job as it is (it resumes on next start)."""
+
+
+class CallbackPolicy:
+    """How job-end callbacks are delivered.
+
+    Parameters
+    ----------
+    attempts : int
+        Total delivery attempts (first try included).
+    backoff : float
+        Seconds before the second attempt; doubles after each failure.
+    timeout : float
+        Seconds to wait for the receiver on each attempt.
+    """
+
+    def __init__(
+        self, *, attempts: int = 5, backoff: float = 1.0, timeout: float = 10.0
+    ):
+        self.attempts = int(attempts)
+        self.backoff = float(backoff)
+        self.timeout = float(timeout)
+
+
+class Runner:
+    """Runs the jobs of a :class:`~humelab.service.store.JobStore` with an engine.
+
+    Parameters
+    ----------
+    store : JobStore
+        Where jobs, inputs and results live.
+    engine : humelab.service.engines.Engine
+        Measures one file at a time (called from several threads).
+    limits : Limits
+        Fetch and archive caps.
+    workers : int, optional
+        Threads measuring files in parallel (default: CPU count, at most 8).
+    item_delay : float
+        Extra seconds spent per measured item (for demos and tests that need to watch
+        a job in progress); 0 by default.
+    resume : bool
+        Re-queue unfinished jobs on start (default); when False they end FAILED.
+    callbacks : CallbackPolicy, optional
+        Callback delivery policy.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        engine,
+        limits: Limits,
+        *,
+        workers: int | None = None,
+        item_delay: float = 0.0,
+        resume: bool = True,
+        callbacks: CallbackPolicy | None = None,
+    ):
+        self.store = store
+        self.engine = engine
+        self.limits = limits
+        self.workers = int(workers or min(8, os.cpu_count() or 2))
+        if self.workers < 1:
+            raise ValueError(f"`workers` must be at least 1, got {workers!r}.")
+        self.item_delay = float(item_delay)
+        self.resume = resume
+        self.callbacks = callbacks or CallbackPolicy()
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(
+            self.workers, thread_name_prefix="humelab-worker"
+        )
+        self._thread: threading.Thread | None = None
+        self._callback_threads: list[threading.Thread] = []
+        self.current_job: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue the unfinished jobs of the store and start the dispatcher thread."""
+        for job in self.store.unfinished():
+            job_id = job["job_id"]
+            if job["status"] == "IN_PROGRESS":
+                if not self.resume:
+                    self.store.mark_failed(
+                        job_id,
+                        "The service stopped while this job was running and was "
+                        "started with resume disabled. Resubmit the job.",
+                    )
+                    continue
+                if job["runs"] >= MAX_RUNS:
+                    self.store.mark_failed(
+                        job_id,
+                        f"The service stopped {job['runs']} times while this job was "
+                        "running, so it was not resumed again. Resubmit it, perhaps "
+                        "with fewer files.",
+                    )
+                    continue
+                self.store.requeue(job_id)
+                log.info("resuming interrupted job %s", job_id)
+            self._queue.put(job_id)
+        self._thread = threading.Thread(
+            target=self._dispatch, name="humelab-dispatcher", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, job_id: str) -> None:
+        """Queue a newly created job."""
+        self._queue.put(job_id)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop taking work; an unfinished job stays in the store and resumes later."""
+        self._stop.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for t in self._callback_threads:
+            t.join(0.5)
+
+    def _dispatch(self) -> None:
+        while not self._stop.is_set():
+            job_id = self._queue.get()
+            if job_id is None or self._stop.is_set():
+                break
+            self.current_job = job_id
+            try:
+                self._run(job_id)
+            except _Stopped:
+                break
+            except Exception:  # pragma: no cover - _run handles its own failures
+                log.exception("unexpected error running job %s", job_id)
+            finally:
+                self.current_job = None
+
+    def _check(self) -> None:
+        if self._stop.is_set():
+            raise _Stopped
+
+    # -- one job -----------------------------------------------------------------------
+
+    def _run(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job is None or job["status"] != "QUEUED":
+            return
+        self.store.mark_started(job_id)
+        try:
+            predictions, n_pred, n_err = self._measure_job(job)
+            self._check()
+            data = json.dumps(predictions, ensure_ascii=False).encode("utf-8")
+            atomic_write_bytes(self.store.predictions_path(job_id), data)
+            self._check()
+            self.store.mark_completed(job_id, num_predictions=n_pred, num_errors=n_err)
+        except _Stopped:
+            raise
+        except Exception as exc:
+            if self._stop.is_set():
+                raise _Stopped from None
+            log.exception("job %s failed", job_id)
+            message = (
+                f"The job failed inside the service ({type(exc).__name__}: {exc}). "
+                "Resubmit it; if it fails again, report this message."
+            )
+            self.store.mark_failed(job_id, message)
+            self._cleanup(job_id)
+            self._send_callback(job, {"job_id": job_id, "status": "FAILED",
+                                      "message": message})  # fmt: skip
+            return
+        self._cleanup(job_id)
+        self._send_callback(
+            job, {"job_id": job_id, "status": "COMPLETED", "predictions": predictions}
+        )
+
+    def _cleanup(self, job_id: str) -> None:
+        jdir = self.store.job_dir(job_id)
+        for sub in ("uploads", "work"):
+            shutil.rmtree(jdir / sub, ignore_errors=True)
+
+    def _sources(self, job: dict, jdir: Path) -> list[dict]:
+        req = job["request"]
+        sources = []
+        for i, url in enumerate(req.get("urls") or []):
+            sources.append({"source": {"type": "url", "url": url}, "kind": "url",
+                            "index": i, "url": url})  # fmt: skip
+        for i, up in enumerate(job["uploads"]):
+            src = {
+                "type": "file",
+                "filename": up["filename"],
+                "content_type": up["content_type"],
+                "md5sum": up["md5sum"],
+            }
+            sources.append({"source": src, "kind": "file", "index": i,
+                            "path": jdir / up["path"],
+                            "name": up["filename"] or "file"})  # fmt: skip
+        if req.get("text"):
+            sources.append({"source": {"type": "text"}, "kind": "text", "index": 0})
+        return sources
+
+    def _resolve(self, src: dict, work: Path, texts: list[str]) -> None:
+        """Fill ``src["items"]`` (MediaInputs) and ``src["errors"]``; never raises."""
+        src["items"], src["errors"], src["error"] = [], [], None
+        kind = src["kind"]
+        if kind == "text":
+            src["items"] = [
+                MediaInput(file=str(i), text=t) for i, t in enumerate(texts)
+            ]
+            return
+        d = work / f"{kind}-{src['index']}"
+        d.mkdir(parents=True, exist_ok=True)
+        try:
+            if kind == "url":
+                name = url_filename(src["url"])
+                path = fetch_url(src["url"], d, self.limits)
+            else:
+                name, path = src["name"], src["path"]
+                if not path.is_file():
+                    raise FetchError(
+                        f"the uploaded file `{name}` is no longer stored on the "
+                        "service; resubmit it."
+                    )
+            if is_archive(name):
+                members, errors = expand_archive(path, d / "x", self.limits, name=name)
+                src["errors"].extend(errors)
+                files = members
+            else:
+                files = [(name, path)]
+        except (FetchError, ArchiveError) as exc:
+            src["error"] = str(exc)
+            label = src.get("url") or src.get("name")
+            src["errors"].append({"file": url_filename(label) if kind == "url"
+                                  else label, "message": str(exc)})  # fmt: skip
+            return
+        src["items"] = [
+            MediaInput(file=rel, path=path, transcript=tr)
+            for rel, path, tr in pair_transcripts(files)
+        ]
+
+    def _measure_one(self, item: MediaInput, models: dict, transcription):
+        if self._stop.is_set():
+            return None
+        try:
+            entry = self.engine.measure(
+                item, models=models, transcription=transcription
+            )
+        except EngineError as exc:
+            return {"file": item.file, "message": str(exc)}, False
+        except Exception as exc:  # an engine bug must not sink the whole job
+            log.exception("engine failed on %s", item.file)
+            return {
+                "file": item.file,
+                "message": f"could not measure `{item.file}`: the "
+                f"{getattr(self.engine, 'name', 'engine')} engine failed "
+                f"({type(exc).__name__}: {exc}).",
+            }, False
+        if self.item_delay:
+            self._stop.wait(self.item_delay)
+        pred = {"file": item.file}
+        pred.update(entry)
+        return pred, True
+
+    def _measure_job(self, job: dict):
+        job_id, req = job["job_id"], job["request"]
+        jdir = self.store.job_dir(job_id)
+        work = jdir / "work"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        sources = self._sources(job, jdir)
+        texts = req.get("text") or []
+        futs = [self._pool.submit(self._resolve, s, work, texts) for s in sources]
+        for f in futs:
+            f.result()
+        self._check()
+        work_items = [(si, it) for si, s in enumerate(sources) for it in s["items"]]
+        total = len(work_items)
+        self.store.set_progress(job_id, 0, total)
+        models, transcription = req["models"], req.get("transcription")
+        results: list = [None] * total
+        futures = {
+            self._pool.submit(self._measure_one, it, models, transcription): k
+            for k, (_, it) in enumerate(work_items)
+        }
+        done = 0
+        last = 0.0
+        for fut in as_completed(futures):
+            self._check()
+            results[futures[fut]] = fut.result()
+            done += 1
+            now = time.monotonic()
+            if now - last > 0.05 or done == total:
+                self.store.set_progress(job_id, done, total)
+                last = now
+        self._check()
+        out, n_pred, n_err = [], 0, 0
+        per_source: list[tuple[list, list]] = [([], list(s["errors"])) for s in sources]
+        for (si, _), res in zip(work_items, results):
+            if res is None:  # skipped because the runner is stopping
+                raise _Stopped
+            value, ok = res
+            per_source[si][0 if ok else 1].append(value)
+        for s, (preds, errs) in zip(sources, per_source):
+            entry = {"source": s["source"],
+                     "results": {"predictions": preds, "errors": errs}}  # fmt: skip
+            if s["error"]:
+                entry["error"] = s["error"]
+            out.append(entry)
+            n_pred += len(preds)
+            n_err += len(errs)
+        return out, n_pred, n_err
+
+    # -- callbacks ---------------------------------------------------------------------
+
+    def _send_callback(self, job: dict, body: dict) -> None:
+        url = job["request"].get("callback_url")
+        if not url or self._stop.is_set():
+            return
+        t = threading.Thread(
+            target=self._deliver, args=(url, body), name="humelab-callback", daemon=True
+        )
+        self._callback_threads = [c for c in self._callback_threads if c.is_alive()]
+        self._callback_threads.append(t)
+        t.start()
+
+    def _deliver(self, url: str, body: dict) -> bool:
+        import requests
+
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        delay = self.callbacks.backoff
+        for attempt in range(1, self.callbacks.attempts + 1):
+            try:
+                r = requests.post(
+                    url,
+                    data=data,
+                    headers={"Content-Type": "application/json; charset=utf-8",
+                             "User-Agent": "humelab-batch-service"},
+                    timeout=self.callbacks.timeout,
+                )  # fmt: skip
+                if 200 <= r.status_code < 300:
+                    log.info("callback for job %s delivered", body["job_id"])
+                    return True
+                reason = f"HTTP {r.status_code}"
+            except requests.RequestException as exc:
+                reason = type(exc).__name__
+            log.warning(
+                "callback for job %s failed (attempt %d of %d: %s)",
+                body["job_id"], attempt, self.callbacks.attempts, reason,
+            )  # fmt: skip
+            if attempt < self.callbacks.attempts and self._stop.wait(delay):
+                return False
+            delay *= 2
+        return False

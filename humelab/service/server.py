@@ -1,0 +1,310 @@
+"""Starting and stopping the Batch service: :func:`serve` and :class:`Server`.
+
+The service runs uvicorn in a background daemon thread, bound to a socket opened
+before the thread starts (port 0 picks a free port), so it works the same from a
+script, a test, or a Jupyter kernel. No signal handlers are installed from the
+background thread (uvicorn skips them outside the main thread).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+
+from ..errors import HumelabError, InputError
+from .inputs import Limits
+
+__all__ = ["serve", "Server", "default_data_dir"]
+
+log = logging.getLogger(__name__)
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory of the service (``<user data dir>/humelab/service``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("humelab")) / "service"
+
+
+class Server:
+    """A running Batch service (returned by :func:`serve`).
+
+    Attributes
+    ----------
+    url : str
+        Base URL, e.g. ``http://127.0.0.1:53122``; point Hume's SDK or humelab's
+        client at it.
+    api_key : str
+        The key clients send in ``X-Hume-Api-Key`` (never shown in ``repr``).
+    engine : str
+        Engine name (``"simulated"``).
+    simulated : bool
+        Whether the engine's scores are simulated.
+    data_dir : Path
+        Where jobs and results are stored.
+    workers : int
+        Threads measuring files in parallel.
+    """
+
+    def __init__(self, *, host, port, data_dir, api_key, engine, runner, store, app):
+        self._host = host
+        self._port = port
+        self.data_dir = store.data_dir
+        self._api_key = api_key
+        self._engine = engine
+        self.runner = runner
+        self.store = store
+        self.app = app
+        self._uv = None
+        self._thread = None
+        self._sock = None
+        self.url = ""
+
+    @property
+    def api_key(self) -> str:
+        return self._api_key
+
+    @property
+    def engine(self) -> str:
+        return self._engine.name
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self._engine.simulated)
+
+    @property
+    def workers(self) -> int:
+        return self.runner.workers
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _start(self, timeout: float = 10.0) -> None:
+        import uvicorn
+
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self._host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise HumelabError(
+                f"Could not listen on {self._host}:{self._port} ({exc.strerror}). "
+                "Pick another `port` (0 chooses a free one)."
+            ) from None
+        sock.listen(128)
+        sock.set_inheritable(True)
+        self._sock = sock
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if family == socket.AF_INET6 else host
+        self.url = f"http://{shown}:{port}"
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        self._uv = uvicorn.Server(config)
+        self.runner.start()
+        self._thread = threading.Thread(
+            target=self._uv.run,
+            kwargs={"sockets": [sock]},
+            name="humelab-service",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._uv.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise HumelabError(
+                    f"The Batch service did not start on {self.url} within {timeout} s."
+                )
+            time.sleep(0.01)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving, stop the workers and release the data directory.
+
+        An unfinished job stays in the store and resumes when a service starts on
+        the same data directory. Calling ``stop`` twice is harmless.
+        """
+        if self._uv is not None:
+            self._uv.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive() and self._uv is not None:
+                self._uv.force_exit = True
+                self._thread.join(timeout)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.runner is not None:
+            self.runner.stop()
+        if self.store is not None:
+            self.store.close()
+        self._thread = None
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        label = " (scores are simulated)" if self.simulated else ""
+        state = "running" if self.running else "stopped"
+        return (
+            f"<humelab Server {self.url or '(not started)'} engine={self.engine!r}"
+            f"{label} workers={self.workers} data_dir='{self.data_dir}' {state}>"
+        )
+
+
+def _banner(server: Server) -> str:
+    label = "scores are simulated" if server.simulated else "scores from the engine"
+    return (
+        f"humelab Batch service at {server.url} | engine: {server.engine} ({label}) | "
+        f"data: {server.data_dir}"
+    )
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    data_dir=None,
+    workers: int | None = None,
+    engine="simulated",
+    api_key: str | None = None,
+    engine_options: dict | None = None,
+    item_delay: float = 0.0,
+    resume: bool = True,
+    callback_attempts: int = 5,
+    callback_backoff: float = 1.0,
+    callback_timeout: float = 10.0,
+    quiet: bool = False,
+    **limits,
+) -> Server:
+    """Start a Batch service (Hume v0 Batch API contract) in a background thread.
+
+    Parameters
+    ----------
+    host : str
+        Interface to listen on; the default keeps the service on this machine.
+    port : int
+        TCP port; 0 picks a free one (read it from ``server.url``).
+    data_dir : str or Path, optional
+        Where jobs and results are kept; default: a per-user folder
+        (:func:`default_data_dir`). Jobs survive restarts on the same folder.
+    workers : int, optional
+        Threads measuring files in parallel (default: CPU count, at most 8).
+    engine : str or Engine
+        Measurement engine name (``"simulated"``) or an engine instance.
+    api_key : str, optional
+        The key clients must send in ``X-Hume-Api-Key``; default: the
+        ``HUMELAB_API_KEY`` environment variable, else a random key for this run
+        (``server.api_key``). ``HUME_API_KEY`` is never used: it is Hume's.
+    engine_options : dict, optional
+        Keyword options for the engine.
+    item_delay : float
+        Extra seconds per measured file, to watch jobs progress in demos.
+    resume : bool
+        Resume jobs left unfinished by a previous run (default); if False they end
+        ``FAILED`` with a message.
+    callback_attempts, callback_backoff, callback_timeout
+        Callback delivery: attempts, first backoff in seconds (doubling), and the
+        per-attempt timeout.
+    quiet : bool
+        Don't print the one-line start message.
+    **limits
+        Caps from :class:`humelab.service.inputs.Limits`: ``max_urls``,
+        ``max_files``, ``max_texts``, ``max_file_bytes``, ``max_json_bytes``,
+        ``max_archive_members``, ``max_archive_bytes``, ``fetch_timeout``,
+        ``fetch_total_timeout``.
+
+    Returns
+    -------
+    Server
+        Running service; use it as a context manager, or call ``server.stop()``.
+
+    Raises
+    ------
+    humelab.InputError
+        For an unknown engine or limit name.
+    humelab.HumelabError
+        When the port is taken or the data directory is used by another service.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> with humelab.serve(quiet=True, data_dir=tmp) as server:  # doctest: +SKIP
+    ...     from hume import HumeClient
+    ...     client = HumeClient(api_key=server.api_key, base_url=server.url)
+    """
+    from .app import create_app
+    from .engines import get_engine
+    from .runner import CallbackPolicy, Runner
+    from .store import JobStore
+
+    known = {f.name for f in dataclasses.fields(Limits)}
+    unknown = sorted(set(limits) - known)
+    if unknown:
+        raise InputError(
+            f"Unknown option `{unknown[0]}` for humelab.serve; limits are "
+            f"{', '.join(sorted(known))}."
+        )
+    lim = Limits(**limits)
+    if isinstance(engine, str):
+        eng = get_engine(engine, **(engine_options or {}))
+    else:
+        if engine_options:
+            raise InputError("`engine_options` only applies when `engine` is a name.")
+        eng = engine
+    key = api_key or os.environ.get("HUMELAB_API_KEY") or secrets.token_urlsafe(24)
+    store = JobStore(default_data_dir() if data_dir is None else data_dir)
+    try:
+        runner = Runner(
+            store,
+            eng,
+            lim,
+            workers=workers,
+            item_delay=item_delay,
+            resume=resume,
+            callbacks=CallbackPolicy(
+                attempts=callback_attempts,
+                backoff=callback_backoff,
+                timeout=callback_timeout,
+            ),
+        )
+        app = create_app(
+            store=store, runner=runner, engine=eng, api_key=key, limits=lim
+        )
+        server = Server(
+            host=host,
+            port=int(port),
+            data_dir=store.data_dir,
+            api_key=key,
+            engine=eng,
+            runner=runner,
+            store=store,
+            app=app,
+        )
+    except BaseException:
+        store.close()
+        raise
+    try:
+        server._start()
+    except BaseException:
+        server.stop()
+        raise
+    if not quiet:
+        print(_banner(server), flush=True)
+    return server

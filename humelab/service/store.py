@@ -1,0 +1,350 @@
+"""The job store of the Batch service: SQLite (WAL) for jobs, a data directory for files.
+
+Layout of a data directory::
+
+    DATA/jobs.sqlite3          one row per job (state, request echo, stored inputs)
+    DATA/service.lock          held while a service uses the directory
+    DATA/tmp/                  uploads being received (removed on failure and at start)
+    DATA/jobs/<job_id>/uploads/<n>/<filename>   uploaded files, until the job ends
+    DATA/jobs/<job_id>/work/                    fetched URLs and expanded archives
+    DATA/jobs/<job_id>/predictions.json         written atomically on completion
+    DATA/jobs/<job_id>/artifacts.zip            written on first request, then cached
+
+All result files are written to a temporary name and renamed into place, so a crash
+never leaves a half-written result behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from ..errors import HumelabError
+
+__all__ = ["JobStore", "STATUSES", "TERMINAL", "now_ms", "atomic_write_bytes"]
+
+#: Job statuses, in lifecycle order.
+STATUSES: tuple[str, ...] = ("QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED")
+#: Statuses a job never leaves.
+TERMINAL: frozenset[str] = frozenset({"COMPLETED", "FAILED"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    started_ms INTEGER,
+    ended_ms INTEGER,
+    request TEXT NOT NULL,
+    uploads TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    simulated INTEGER NOT NULL,
+    num_predictions INTEGER,
+    num_errors INTEGER,
+    message TEXT,
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0,
+    runs INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_ms);
+"""
+
+_SORT_COLUMNS = {"created": "created_ms", "started": "started_ms", "ended": "ended_ms"}
+
+
+def now_ms() -> int:
+    """Unix time in milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class DataDirBusy(HumelabError):
+    """Another running service holds the data directory."""
+
+
+class JobStore:
+    """SQLite job table plus the per-job folders of a data directory.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Directory holding ``jobs.sqlite3`` and job folders; created when missing.
+
+    Notes
+    -----
+    One connection is shared by all threads behind a lock; SQLite runs in WAL mode so
+    readers never wait for the writer on disk.
+    """
+
+    def __init__(self, data_dir):
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "jobs").mkdir(exist_ok=True)
+        self._lock_fh = self._acquire_dir_lock()
+        tmp = self.data_dir / "tmp"
+        shutil.rmtree(tmp, ignore_errors=True)  # half-received uploads of a dead run
+        tmp.mkdir()
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.data_dir / "jobs.sqlite3",
+            check_same_thread=False,
+            isolation_level=None,
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._remove_orphans()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _acquire_dir_lock(self):
+        path = self.data_dir / "service.lock"
+        fh = open(path, "a+")  # noqa: SIM115 - held open for the store's lifetime
+        try:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows: no advisory lock
+            pass
+        except OSError:
+            fh.close()
+            raise DataDirBusy(
+                f"The data directory {self.data_dir} is in use by another running "
+                "humelab service. Stop that service, or pass a different `data_dir` "
+                "(`--data`)."
+            ) from None
+        return fh
+
+    def close(self) -> None:
+        """Close the database and release the data directory."""
+        with self._lock:
+            try:
+                self._db.close()
+            finally:
+                if self._lock_fh is not None:
+                    self._lock_fh.close()
+                    self._lock_fh = None
+
+    def _remove_orphans(self) -> None:
+        known = {r[0] for r in self._db.execute("SELECT job_id FROM jobs")}
+        for d in (self.data_dir / "jobs").iterdir():
+            if d.is_dir() and d.name not in known:
+                shutil.rmtree(d, ignore_errors=True)
+
+    # -- paths -------------------------------------------------------------------------
+
+    def new_staging_dir(self) -> Path:
+        """A fresh folder under ``tmp/`` for an upload being received."""
+        d = self.data_dir / "tmp" / uuid.uuid4().hex
+        d.mkdir()
+        return d
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.data_dir / "jobs" / job_id
+
+    def predictions_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "predictions.json"
+
+    def artifacts_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "artifacts.zip"
+
+    # -- writes ------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        request: dict,
+        uploads: list[dict],
+        staging: Path | None,
+        engine: str,
+        simulated: bool,
+        total: int = 0,
+    ) -> str:
+        """Create a QUEUED job, moving its staged uploads into the job folder.
+
+        Parameters
+        ----------
+        request : dict
+            The request echo (with ``files``).
+        uploads : list of dict
+            Stored uploads: ``filename``, ``content_type``, ``md5sum``, ``path``
+            (relative to the job folder).
+        staging : Path or None
+            The staging folder holding the uploads (renamed to ``uploads/``).
+        engine : str
+            Engine name.
+        simulated : bool
+            Whether the engine's scores are simulated.
+        total : int
+            Number of inputs (the progress total until the job expands them).
+
+        Returns
+        -------
+        str
+            The new job id.
+        """
+        job_id = str(uuid.uuid4())
+        jdir = self.job_dir(job_id)
+        jdir.mkdir()
+        try:
+            if staging is not None:
+                os.replace(staging, jdir / "uploads")
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO jobs (job_id, status, created_ms, request, uploads, "
+                    "engine, simulated, total) VALUES (?, 'QUEUED', ?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        now_ms(),
+                        json.dumps(request),
+                        json.dumps(uploads),
+                        engine,
+                        int(simulated),
+                        int(total),
+                    ),
+                )
+        except BaseException:
+            shutil.rmtree(jdir, ignore_errors=True)
+            raise
+        return job_id
+
+    def _update(self, job_id: str, **cols) -> None:
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        with self._lock:
+            self._db.execute(
+                f"UPDATE jobs SET {sets} WHERE job_id = ?", (*cols.values(), job_id)
+            )
+
+    def mark_started(self, job_id: str) -> None:
+        """QUEUED -> IN_PROGRESS, stamping ``started_ms`` and counting the run."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = 'IN_PROGRESS', started_ms = ?, done = 0, "
+                "runs = runs + 1 WHERE job_id = ?",
+                (now_ms(), job_id),
+            )
+
+    def set_progress(self, job_id: str, done: int, total: int) -> None:
+        self._update(job_id, done=done, total=total)
+
+    def mark_completed(self, job_id: str, *, num_predictions: int, num_errors: int):
+        self._update(
+            job_id,
+            status="COMPLETED",
+            ended_ms=now_ms(),
+            num_predictions=num_predictions,
+            num_errors=num_errors,
+        )
+
+    def mark_failed(self, job_id: str, message: str) -> None:
+        """Any state -> FAILED with ``message`` (``started_ms`` set if never started)."""
+        t = now_ms()
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = 'FAILED', started_ms = COALESCE(started_ms, ?),"
+                " ended_ms = ?, message = ? WHERE job_id = ?",
+                (t, t, message, job_id),
+            )
+
+    def requeue(self, job_id: str) -> None:
+        """IN_PROGRESS -> QUEUED (after an interrupted run)."""
+        self._update(job_id, status="QUEUED", started_ms=None, done=0)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> dict | None:
+        """The stored row of a job as a dict, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return None if row is None else _row(row)
+
+    def unfinished(self) -> list[dict]:
+        """Jobs not in a terminal state, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE status IN ('QUEUED', 'IN_PROGRESS') "
+                "ORDER BY seq"
+            ).fetchall()
+        return [_row(r) for r in rows]
+
+    def list(
+        self,
+        *,
+        limit: int = 50,
+        statuses=None,
+        when: str | None = None,
+        timestamp_ms: int | None = None,
+        sort_by: str = "created",
+        direction: str = "desc",
+    ) -> list[dict]:
+        """Jobs matching the list-jobs filters of the v0 API.
+
+        Parameters
+        ----------
+        limit : int
+            Maximum number of jobs.
+        statuses : iterable of str, optional
+            Keep only these statuses.
+        when : {"created_before", "created_after"}, optional
+            Compare ``created_ms`` with ``timestamp_ms``.
+        timestamp_ms : int, optional
+            Reference time for ``when`` (default: now).
+        sort_by : {"created", "started", "ended"}
+            Timestamp to sort by; jobs without it come last.
+        direction : {"asc", "desc"}
+            Sort direction.
+        """
+        where, args = [], []
+        if statuses:
+            statuses = list(statuses)
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args += statuses
+        if when:
+            ts = now_ms() if timestamp_ms is None else int(timestamp_ms)
+            where.append(
+                "created_ms < ?" if when == "created_before" else "created_ms > ?"
+            )
+            args.append(ts)
+        col = _SORT_COLUMNS[sort_by]
+        d = "ASC" if direction == "asc" else "DESC"
+        sql = "SELECT * FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {col} IS NULL, {col} {d}, seq {d} LIMIT ?"
+        args.append(int(limit))
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [_row(r) for r in rows]
+
+
+def _row(row: sqlite3.Row) -> dict:
+    d = dict(row)
+    d["request"] = json.loads(d["request"])
+    d["uploads"] = json.loads(d["uploads"])
+    d["simulated"] = bool(d["simulated"])
+    return d
