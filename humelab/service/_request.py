@@ -117,7 +117,7 @@ def _str_list(value, field, *, limit, what):
 
 
 def parse_json_bytes(data: bytes, where: str = "request body") -> dict:
-    """Decode a JSON object from bytes, rejecting malformed JSON with a clear message."""
+    """Decode a JSON object from bytes; malformed JSON gets a clear message."""
     try:
         obj = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:

@@ -2,7 +2,7 @@
 
 Paths, bodies and shapes follow ``reference/batch-api-v0.md``. Every request needs the
 ``X-Hume-Api-Key`` header with the key the service was started with. Errors are JSON
-``{"status": <code>, "error": "<ShortName>", "message": "<what happened, what to do>"}``.
+``{"status": <code>, "error": "<ShortName>", "message": "<what, what to do>"}``.
 Job objects carry two extensions old clients ignore: top-level ``engine`` and
 ``simulated``, and ``state.progress = {"done": n, "total": m}``.
 """
@@ -163,7 +163,7 @@ def create_app(
             error="JobNotCompleted",
         )
 
-    # -- endpoints -----------------------------------------------------------------------
+    # -- endpoints --------------------------------------------------------------------
 
     async def index(request: Request):
         return JSONResponse(
@@ -347,7 +347,7 @@ def create_app(
             path, media_type="application/zip", filename="artifacts.zip"
         )
 
-    # -- error handlers --------------------------------------------------------------------
+    # -- error handlers ---------------------------------------------------------------
 
     async def on_rejected(request: Request, exc: RequestRejected):
         extra = {}

@@ -112,7 +112,7 @@ def _describe_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-# -- multipart ---------------------------------------------------------------------------
+# -- multipart -------------------------------------------------------------------------
 
 
 class _MultipartSink:
@@ -315,7 +315,7 @@ async def receive_multipart(request, staging: Path, limits: Limits):
     return sink.uploads, options
 
 
-# -- URLs ----------------------------------------------------------------------------------
+# -- URLs ------------------------------------------------------------------------------
 
 
 class FetchError(Exception):
@@ -416,7 +416,7 @@ def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path
     return path
 
 
-# -- archives ------------------------------------------------------------------------------
+# -- archives --------------------------------------------------------------------------
 
 
 class ArchiveError(Exception):

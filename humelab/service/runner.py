@@ -118,7 +118,7 @@ class Runner:
         self._callback_threads: list[threading.Thread] = []
         self.current_job: str | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------
+    # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
         """Queue the unfinished jobs of the store and start the dispatcher thread."""
@@ -181,7 +181,7 @@ class Runner:
         if self._stop.is_set():
             raise _Stopped
 
-    # -- one job -----------------------------------------------------------------------
+    # -- one job ----------------------------------------------------------------------
 
     def _run(self, job_id: str) -> None:
         job = self.store.get(job_id)
@@ -336,12 +336,12 @@ class Runner:
         self._check()
         out, n_pred, n_err = [], 0, 0
         per_source: list[tuple[list, list]] = [([], list(s["errors"])) for s in sources]
-        for (si, _), res in zip(work_items, results):
+        for (si, _), res in zip(work_items, results, strict=True):
             if res is None:  # skipped because the runner is stopping
                 raise _Stopped
             value, ok = res
             per_source[si][0 if ok else 1].append(value)
-        for s, (preds, errs) in zip(sources, per_source):
+        for s, (preds, errs) in zip(sources, per_source, strict=True):
             entry = {"source": s["source"],
                      "results": {"predictions": preds, "errors": errs}}  # fmt: skip
             if s["error"]:
@@ -351,7 +351,7 @@ class Runner:
             n_err += len(errs)
         return out, n_pred, n_err
 
-    # -- callbacks ---------------------------------------------------------------------
+    # -- callbacks --------------------------------------------------------------------
 
     def _send_callback(self, job: dict, body: dict) -> None:
         url = job["request"].get("callback_url")

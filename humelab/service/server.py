@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
-    """The per-user data directory of the service (``<user data dir>/humelab/service``)."""
+    """The per-user data folder of the service (``<user data>/humelab/service``)."""
     import platformdirs
 
     return Path(platformdirs.user_data_dir("humelab")) / "service"

@@ -1,4 +1,4 @@
-"""The job store of the Batch service: SQLite (WAL) for jobs, a data directory for files.
+"""The job store of the Batch service: SQLite (WAL) for jobs, a folder for files.
 
 Layout of a data directory::
 
@@ -118,7 +118,7 @@ class JobStore:
         self._db.executescript(_SCHEMA)
         self._remove_orphans()
 
-    # -- lifecycle ---------------------------------------------------------------------
+    # -- lifecycle --------------------------------------------------------------------
 
     def _acquire_dir_lock(self):
         path = self.data_dir / "service.lock"
@@ -154,7 +154,7 @@ class JobStore:
             if d.is_dir() and d.name not in known:
                 shutil.rmtree(d, ignore_errors=True)
 
-    # -- paths -------------------------------------------------------------------------
+    # -- paths ------------------------------------------------------------------------
 
     def new_staging_dir(self) -> Path:
         """A fresh folder under ``tmp/`` for an upload being received."""
@@ -171,7 +171,7 @@ class JobStore:
     def artifacts_path(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "artifacts.zip"
 
-    # -- writes ------------------------------------------------------------------------
+    # -- writes -----------------------------------------------------------------------
 
     def create(
         self,
@@ -260,12 +260,13 @@ class JobStore:
         )
 
     def mark_failed(self, job_id: str, message: str) -> None:
-        """Any state -> FAILED with ``message`` (``started_ms`` set if never started)."""
+        """Any state -> FAILED with ``message`` (``started_ms`` set if unset)."""
         t = now_ms()
         with self._lock:
             self._db.execute(
-                "UPDATE jobs SET status = 'FAILED', started_ms = COALESCE(started_ms, ?),"
-                " ended_ms = ?, message = ? WHERE job_id = ?",
+                "UPDATE jobs SET status = 'FAILED', "
+                "started_ms = COALESCE(started_ms, ?), ended_ms = ?, message = ? "
+                "WHERE job_id = ?",
                 (t, t, message, job_id),
             )
 
@@ -273,7 +274,7 @@ class JobStore:
         """IN_PROGRESS -> QUEUED (after an interrupted run)."""
         self._update(job_id, status="QUEUED", started_ms=None, done=0)
 
-    # -- reads -------------------------------------------------------------------------
+    # -- reads ------------------------------------------------------------------------
 
     def get(self, job_id: str) -> dict | None:
         """The stored row of a job as a dict, or None."""
