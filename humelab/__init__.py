@@ -29,6 +29,7 @@ from .schema import validate
 # -- readers (humelab.io) --
 from .io import read_artifacts, read_errors, read_predictions, to_long, to_wide
 # -- service (humelab.service) --
+from .service import Server, serve
 # -- client and jobs (humelab.client, humelab.jobs) --
 from .client import Client
 from .datasets import example_files
@@ -62,6 +63,8 @@ __all__ = [
     "to_wide",
     "to_long",
     # -- service --
+    "serve",
+    "Server",
     # -- client and jobs --
     "Client",
     "Job",

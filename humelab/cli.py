@@ -16,6 +16,7 @@ __all__ = ["main"]
 
 #: Modules that contribute subcommands, each with ``register(subparsers)``.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "humelab.service._cli",
     "humelab.io._cli",
     "humelab._cli_jobs",
 )

@@ -53,4 +53,37 @@ def no_leaked_bars():
 
 # -- readers --
 # -- service --
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory):
+    """A Batch service on 127.0.0.1 (free port), simulated engine, fresh data folder.
+
+    Shared by the whole session; fast callback backoff for tests.
+    """
+    import humelab
+
+    with humelab.serve(
+        data_dir=tmp_path_factory.mktemp("service-data"),
+        workers=2,
+        callback_backoff=0.05,
+        quiet=True,
+    ) as server:
+        yield server
+
+
 # -- client and jobs --
+
+
+@pytest.fixture
+def client(service, tmp_path):
+    """A :class:`humelab.Client` bound to the session ``service``, polling fast.
+
+    Its ledger and download cache live in a fresh temp folder per test.
+    """
+    import humelab
+
+    with humelab.Client(
+        service.url, service.api_key, poll_interval=0.05, data_dir=tmp_path / "data"
+    ) as c:
+        yield c
