@@ -74,9 +74,9 @@ def _embedded_server(data_dir: Path):
                 f"start its local Batch service, but it is not installed ({exc}). "
                 'Install it with `pip install "humelab[service]"`, or pass `base_url`.'
             ) from exc
-        server = serve(host="127.0.0.1", port=0, data_dir=data_dir, engine="simulated")
-        entered = server.__enter__() if hasattr(server, "__enter__") else None
-        server = entered if entered is not None else server
+        server = serve(
+            host="127.0.0.1", port=0, data_dir=data_dir, engine="simulated", quiet=True
+        )
         _EMBEDDED[data_dir] = server
         atexit.register(_stop_embedded, data_dir)
         _say(

@@ -36,8 +36,8 @@ MAX_URLS = 100
 MAX_FILES = 100
 #: At most this many text items per job (v0 limit).
 MAX_TEXTS = 100
-#: At most this many bytes per file (1 GB).
-MAX_FILE_BYTES = 1_000_000_000
+#: At most this many bytes per file (1 GB = 1024**3 bytes, as the service counts).
+MAX_FILE_BYTES = 1024**3
 
 _URL_PREFIXES = ("http://", "https://")
 _GLOB_CHARS = ("*", "?", "[")
@@ -326,8 +326,9 @@ def preflight(
     for f in inputs.files:
         if f.size > max_file_bytes:
             raise InputError(
-                f"File `{f.path or f.name}` is {f.size / 1e9:.2f} GB, over the limit "
-                f"of {max_file_bytes / 1e9:g} GB per file. Split or compress it."
+                f"File `{f.path or f.name}` is {f.size / 1024**3:.2f} GB, over the "
+                f"limit of {max_file_bytes / 1024**3:g} GB ({max_file_bytes} bytes) "
+                "per file. Split or compress it."
             )
         if f.size == 0:
             raise InputError(f"File `{f.path or f.name}` is empty (0 bytes).")

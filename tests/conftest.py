@@ -72,6 +72,76 @@ def service(tmp_path_factory):
         yield server
 
 
+class ServiceAPI:
+    """Tiny raw-HTTP helper for service tests (requests, the key header, polling)."""
+
+    def __init__(self, server):
+        import requests
+
+        self.server = server
+        self.url = server.url
+        self.http = requests.Session()
+        self.http.headers["X-Hume-Api-Key"] = server.api_key
+
+    def get(self, path, **kw):
+        return self.http.get(self.url + path, timeout=30, **kw)
+
+    def post(self, path="/v0/batch/jobs", **kw):
+        return self.http.post(self.url + path, timeout=30, **kw)
+
+    def submit(self, **kw):
+        r = self.post(**kw)
+        assert r.status_code == 200, r.text
+        return r.json()["job_id"]
+
+    def wait(self, job_id, timeout=30.0, statuses=("COMPLETED", "FAILED")):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(f"/v0/batch/jobs/{job_id}").json()
+            if job["state"]["status"] in statuses:
+                return job
+            assert time.monotonic() < deadline, f"job {job_id} stuck: {job['state']}"
+            time.sleep(0.02)
+
+    def predictions(self, job_id):
+        r = self.get(f"/v0/batch/jobs/{job_id}/predictions")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture(scope="session")
+def api(service):
+    """:class:`ServiceAPI` bound to the session ``service``."""
+    a = ServiceAPI(service)
+    yield a
+    a.http.close()
+
+
+@pytest.fixture(scope="session")
+def static_server(tmp_path_factory):
+    """A loopback http.server serving a temp folder: yields ``(base_url, folder)``."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    folder = tmp_path_factory.mktemp("static")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder))
+    )
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", folder
+    httpd.shutdown()
+    httpd.server_close()
+
+
 # -- client and jobs --
 
 

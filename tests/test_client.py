@@ -1,0 +1,231 @@
+"""HTTP transport of humelab.Client against the real local service.
+
+Faults come from a real reverse proxy on loopback (tests/_loopback.py) that answers
+503 or 429, or drops the connection, on scripted requests; nothing in humelab is
+mocked.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import pytest
+
+import humelab
+from tests._loopback import FaultProxy
+
+JOBS = "/v0/batch/jobs"
+
+
+@pytest.fixture
+def proxy(service):
+    p = FaultProxy(service.url)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def pclient(proxy, service, tmp_path):
+    """A client that talks to the service through the fault proxy."""
+    with humelab.Client(
+        proxy.url, service.api_key, poll_interval=0.05, data_dir=tmp_path / "data"
+    ) as c:
+        yield c
+
+
+def _service_job_ids(service, tmp_path) -> set[str]:
+    with humelab.Client(
+        service.url, service.api_key, data_dir=tmp_path / "lister"
+    ) as direct:
+        return {j.id for j in direct.list_jobs(limit=1000)}
+
+
+def test_api_key_never_in_repr_errors_logs_or_files(service, tmp_path, caplog):
+    # Given a client holding the real key, and one holding a wrong key
+    key = service.api_key
+    assert key, "the test service must require a key"
+    caplog.set_level(logging.DEBUG)
+    with humelab.Client(service.url, key, data_dir=tmp_path / "d") as client:
+        job = client.submit(text=["A quiet day."], models={"language": {}}).wait()
+        job.frame()
+        text = repr(client) + str(client.__dict__.get("ledger"))
+        assert key not in text and "api_key=***" in repr(client)
+    with humelab.Client(service.url, "wrong-" + key, data_dir=tmp_path / "d") as bad:
+        with pytest.raises(humelab.AuthError) as info:
+            bad.list_jobs()
+    # Then the key shows up in no message, log record or file humelab wrote
+    err = info.value
+    assert key not in str(err) and key not in repr(err)
+    assert err.status_code == 401
+    assert "GET /v0/batch/jobs failed with HTTP 401" in str(err)
+    assert "HUMELAB_API_KEY" in str(err)
+    assert all(key not in r.getMessage() for r in caplog.records)
+    for path in (tmp_path / "d").rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+
+
+def test_env_vars_resolve_url_and_key(service, tmp_path, monkeypatch):
+    monkeypatch.setenv("HUMELAB_URL", service.url)
+    monkeypatch.setenv("HUMELAB_API_KEY", service.api_key)
+    monkeypatch.setenv("HUMELAB_DATA_DIR", str(tmp_path / "envdata"))
+    with humelab.Client() as client:
+        assert client.base_url == service.url.rstrip("/")
+        assert not client.embedded
+        assert client.data_dir == tmp_path / "envdata"
+        assert isinstance(client.list_jobs(limit=1), list)
+
+
+def test_not_found_names_method_path_and_message(client):
+    with pytest.raises(humelab.NotFoundError, match=r"GET /v0/batch/jobs/nope .*404.*"):
+        client.job("nope")
+    with pytest.raises(humelab.NotFoundError, match=r"job not found"):
+        client.job("nope")
+
+
+def test_models_checked_before_anything_is_sent(pclient, proxy):
+    with pytest.raises(
+        humelab.InputError, match=r"`models.voice` is not a model.*face"
+    ):
+        pclient.submit(text=["hi"], models={"voice": {}})
+    with pytest.raises(humelab.InputError, match=r"models.face.fps\b.*fps_pred"):
+        pclient.submit(text=["hi"], models={"face": {"fps": 3}})
+    with pytest.raises(humelab.InputError, match=r"101 files .*submit_many"):
+        pclient.submit([(f"{i}.txt", b"x") for i in range(101)])
+    assert proxy.total() == 0
+
+
+def test_get_retried_on_503_429_and_dropped_connections(pclient, proxy):
+    job = pclient.submit(text=["Retry me."], models={"language": {}})
+    path = f"{JOBS}/{job.id}"
+    # Given the next three GETs of the job fail in three different ways
+    proxy.fail("GET", path, "503", "429", "drop")
+    # When the client reads the job
+    job.refresh()
+    # Then it retried until the fourth attempt got through
+    assert job.status in {"QUEUED", "IN_PROGRESS", "COMPLETED"}
+    assert proxy.counts[("GET", path)] == 4
+    assert proxy.forwarded[("GET", path)] == 1
+
+
+def test_get_gives_up_after_max_retries(service, proxy, tmp_path):
+    with humelab.Client(
+        proxy.url, service.api_key, max_retries=2, data_dir=tmp_path / "d"
+    ) as c:
+        proxy.fail("GET", JOBS, "503", "503", "503")
+        with pytest.raises(humelab.APIError, match=r"GET /v0/batch/jobs .*HTTP 503"):
+            c.list_jobs()
+        assert proxy.counts[("GET", JOBS)] == 3
+        proxy.fail("GET", JOBS, "429", "429", "429")
+        with pytest.raises(humelab.RateLimitError, match=r"HTTP 429: injected"):
+            c.list_jobs()
+
+
+def test_post_never_retried_once_it_may_have_arrived(pclient, proxy, service, tmp_path):
+    before = _service_job_ids(service, tmp_path)
+    # A POST answered 503 is not retried
+    proxy.fail("POST", JOBS, "503")
+    with pytest.raises(
+        humelab.APIError, match=r"POST /v0/batch/jobs failed .*HTTP 503"
+    ):
+        pclient.submit(text=["one"], models={"language": {}})
+    # A POST whose connection drops before the proxy forwards it is not retried
+    proxy.fail("POST", JOBS, "drop")
+    with pytest.raises(humelab.APIError, match=r"may have reached the service"):
+        pclient.submit(text=["two"], models={"language": {}})
+    # A POST that reached the service but lost its answer is not retried either
+    proxy.fail("POST", JOBS, "lose")
+    with pytest.raises(humelab.APIError, match=r"no response from"):
+        pclient.submit(text=["three"], models={"language": {}})
+    assert proxy.counts[("POST", JOBS)] == 3
+    assert proxy.forwarded[("POST", JOBS)] == 1
+    created = _service_job_ids(service, tmp_path) - before
+    # exactly one job was created (the lost answer), never a duplicate
+    assert len(created) == 1
+    # and the next submit is accepted once
+    job = pclient.submit(text=["four"], models={"language": {}})
+    assert proxy.counts[("POST", JOBS)] == 4
+    assert _service_job_ids(service, tmp_path) - before == created | {job.id}
+
+
+def test_post_retried_when_the_connection_was_refused(service, tmp_path):
+    # Given a port where nothing listens yet
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    before = _service_job_ids(service, tmp_path)
+    holder = {}
+
+    def start_proxy_later():
+        time.sleep(0.3)
+        # A proxy that binds that very port once the client has been refused
+        p = FaultProxy.__new__(FaultProxy)
+        FaultProxy.__init__(p, service.url)
+        p.close()
+        from http.server import ThreadingHTTPServer
+
+        handler = p.server.RequestHandlerClass
+        p.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        p.server.daemon_threads = True
+        threading.Thread(target=p.server.serve_forever, daemon=True).start()
+        holder["proxy"] = p
+
+    t = threading.Thread(target=start_proxy_later)
+    t.start()
+    try:
+        with humelab.Client(
+            f"http://127.0.0.1:{port}", service.api_key, data_dir=tmp_path / "d"
+        ) as c:
+            # When the client submits while the port is still closed
+            job = c.submit(text=["refused first"], models={"language": {}})
+    finally:
+        t.join()
+    proxy = holder["proxy"]
+    try:
+        # Then the POST went through exactly once, after connect retries
+        assert proxy.counts[("POST", JOBS)] == 1
+        assert _service_job_ids(service, tmp_path) - before == {job.id}
+    finally:
+        proxy.close()
+
+
+def test_no_service_at_all_is_explained(tmp_path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with humelab.Client(
+        f"http://127.0.0.1:{port}", "k", max_retries=1, data_dir=tmp_path
+    ) as c:
+        with pytest.raises(humelab.APIError, match=r"Is the service running\?"):
+            c.list_jobs()
+
+
+def test_embedded_service_starts_once_and_says_so(tmp_path, monkeypatch, capfd):
+    monkeypatch.delenv("HUMELAB_URL", raising=False)
+    monkeypatch.delenv("HUMELAB_API_KEY", raising=False)
+    a = humelab.Client(data_dir=tmp_path)
+    b = humelab.Client(data_dir=tmp_path)
+    try:
+        assert a.embedded and b.embedded and a.base_url == b.base_url
+        assert a.base_url.startswith("http://127.0.0.1:")
+        assert a.engine == "simulated"
+        err = capfd.readouterr().err
+        lines = [ln for ln in err.splitlines() if "started the local" in ln]
+        assert len(lines) == 1
+        assert a.base_url in lines[0] and "simulated" in lines[0]
+        assert str(tmp_path / "service") in lines[0]
+        job = a.submit(text=["Embedded."], models={"language": {}}).wait()
+        assert job.simulated is True
+        # the service keeps its jobs under the data dir
+        assert any((tmp_path / "service").iterdir())
+    finally:
+        a.close()
+        b.close()
+        from humelab.client import _stop_embedded
+
+        _stop_embedded(tmp_path / "service")
