@@ -30,6 +30,13 @@ _TAG = re.compile(r"<[^>]*>")
 _VOICE = re.compile(r"<v(?:\.[^ >]*)?\s+([^>]+)>")
 _SENTENCE_END = (".", "!", "?", "…")
 _STRIP = ".,!?;:\"'()[]{}«»“”‘’…"
+#: Capitalised words that start sentences but are not names (never lead an entity).
+_NOT_NAMES = frozenset(
+    "A An And As At But Dear Do Does Fine For Good Great He Hello Her Here Hey Hi His "
+    "How If In It Its Let My No Oh Ok Okay On Or Our Please She So Thank Thanks That "
+    "The Their Then There These They This Those Today Well We What When Where Which "
+    "Who Why Yes You Your".split()
+)
 
 
 @dataclass
@@ -137,15 +144,16 @@ def text_words(text: str) -> list[Word]:
 
 
 def _spread(words, t0, t1):
-    # Times proportional to character length (+1 for the gap) over [t0, t1].
+    # Times proportional to character length (one character of gap between words)
+    # over [t0, t1]: the first word starts at t0, the last ends at t1.
     if not words:
         return
-    total = sum(len(w.text) + 1 for w in words)
+    total = sum(len(w.text) + 1 for w in words) - 1
     pos = 0
     for w in words:
         w.t0 = t0 + (t1 - t0) * pos / total
+        w.t1 = t0 + (t1 - t0) * (pos + len(w.text)) / total
         pos += len(w.text) + 1
-        w.t1 = t0 + (t1 - t0) * (pos - 1) / total if len(words) > 1 else t1
 
 
 def timed_words(cues: list[Cue], segments: list[tuple[float, float]], duration: float):
@@ -258,7 +266,7 @@ def units(words: list[Word], source: str, granularity: str, *, text_item=False):
     out, run = [], [words[0]]
     for prev, w in zip(words, words[1:], strict=False):
         if granularity == "sentence":
-            brk = prev.text.endswith(_SENTENCE_END) or w.utterance != prev.utterance
+            brk = prev.text.endswith(_SENTENCE_END) or w.speaker != prev.speaker
         elif granularity == "utterance":
             brk = w.utterance != prev.utterance
         else:  # conversational_turn
@@ -275,8 +283,9 @@ def entities(words: list[Word], source: str) -> list[Unit]:
     """Named-entity mentions: runs of capitalised tokens.
 
     A run ends at a token that ends a clause (``.,;:!?``). A single capitalised token
-    that starts a sentence, and the pronoun "I" (and "I'm", "I'll", ...), are not
-    entities. The unit text and span exclude surrounding punctuation.
+    that starts a sentence, the pronoun "I" (and "I'm", "I'll", ...), and common
+    sentence starters ("Hi", "The", "How", ...) leading a run are not entities.
+    The unit text and span exclude surrounding punctuation.
 
     Returns
     -------
@@ -304,6 +313,8 @@ def entities(words: list[Word], source: str) -> list[Unit]:
         is_cap = (
             bool(core) and core[0].isupper() and not re.fullmatch(r"I('\w+)?", core)
         )
+        if is_cap and not run and core in _NOT_NAMES:
+            is_cap = False
         if is_cap:
             b = w.begin + lead
             run.append((w, b, b + len(core)))

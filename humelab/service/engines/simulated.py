@@ -290,7 +290,11 @@ class _Measure:
             w.t0, w.t1 = f32_short(w.t0), f32_short(w.t1)
         if not words or any(w.speaker for w in words):
             return  # speakers from <v Name> cue tags
-        if x is None or not utts:
+        identify = self.tx.get("identify_speakers") or any(
+            (self.models.get(m) or {}).get("identify_speakers")
+            for m in ("prosody", "language", "ner")
+        )
+        if x is None or not utts or not identify:
             return
         # Two speakers when utterances differ clearly in zero-crossing rate.
         zcr = []
@@ -408,7 +412,8 @@ class _Measure:
             gp = []
             for gid, idx in groups.items():
                 t = [dets[i][1] for i in idx]
-                feat = _standardise([dets[i][4] for i in idx])
+                c = np.array([dets[i][4] for i in idx])
+                feat = (c - c.mean()) / 0.25  # brighter-than-usual face, smoothly
                 fam = self.families("face", gid, t, feature=feat, only=only)
                 preds = []
                 for j, i in enumerate(idx):

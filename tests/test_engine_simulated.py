@@ -1,0 +1,602 @@
+"""The simulated engine, the engine registry and model/transcription validation."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from media import make_image, make_text_file, make_video, make_wav
+
+from humelab import InputError
+from humelab.schema import MODELS, VOCABULARY
+from humelab.service.engines import (
+    EngineError,
+    MediaInput,
+    fill_model_defaults,
+    fill_transcription_defaults,
+    get_engine,
+    validate_models,
+    validate_transcription,
+)
+
+KEY_ORDER = {
+    "face": ["frame", "time", "prob", "box", "emotions", "facs", "descriptions"],
+    "burst": ["time", "emotions", "descriptions"],
+    "prosody": ["text", "time", "confidence", "speaker_confidence", "emotions"],
+    "language": [
+        "text", "position", "time", "confidence", "speaker_confidence", "emotions",
+        "sentiment", "toxicity",
+    ],
+    "ner": [
+        "entity", "position", "entity_confidence", "support", "uri", "link_word",
+        "time", "confidence", "speaker_confidence", "emotions",
+    ],
+    "facemesh": ["emotions"],
+}  # fmt: skip
+
+TRANSCRIPT = (
+    "Hello there, my name is Alice. I moved to New York with Bob Smith last year! "
+    "How are you today? I am fine, thanks."
+)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return get_engine("simulated")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("media")
+    out = {
+        "wav": make_wav(d / "talk.wav", 6.0),
+        "video": make_video(d / "clip.mp4", 2.0),
+        "mute": make_video(d / "mute.mp4", 2.0, audio=False),
+        "image": make_image(d / "face.png"),
+        "image2": make_image(d / "face.jpg", seed=3),
+        "txt": make_text_file(d / "talk.txt", TRANSCRIPT),
+    }
+    out["srt"] = make_text_file(
+        d / "clip.srt",
+        "1\n00:00:00,100 --> 00:00:00,900\nHello Paris.\n\n"
+        "2\n00:00:01,000 --> 00:00:01,900\n<i>How are you, Maria?</i>\n",
+    )
+    out["vtt"] = make_text_file(
+        d / "talk.vtt",
+        "WEBVTT\n\nNOTE a comment\n\n"
+        "00:00.200 --> 00:01.500\n<v Ann>Hi Tom. Good day.\n\n"
+        "00:01.600 --> 00:03.000\n<v Tom>Hello Ann, fine.\n\n"
+        "00:03.100 --> 00:04.000\n<v Ann>Great.\n",
+    )
+    return out
+
+
+def measure(engine, item, models=None, transcription=None):
+    return engine.measure(
+        item, models=fill_model_defaults(models), transcription=transcription
+    )
+
+
+def check_prediction(model, pred, config):
+    """Key order, every dimension in JSON order, float32 scores in [0, 1]."""
+    assert list(pred) == KEY_ORDER[model]
+    for family, names in VOCABULARY[model].items():
+        entries = pred.get(family)
+        if family != "emotions" and entries is None:
+            continue
+        assert [e["name"] for e in entries] == list(names), (model, family)
+        scores = np.array([e["score"] for e in entries])
+        assert ((scores >= 0) & (scores <= 1)).all()
+        assert all(float(np.float32(s)) == s for s in scores)
+    if model == "face":
+        assert pred["prob"] >= config["prob_threshold"]
+        assert (pred["facs"] is None) == (config["facs"] is None)
+        assert (pred["descriptions"] is None) == (config["descriptions"] is None)
+    if model == "language":
+        assert (pred["sentiment"] is None) == (config["sentiment"] is None)
+        assert (pred["toxicity"] is None) == (config["toxicity"] is None)
+        if pred["sentiment"] is not None:
+            assert sum(e["score"] for e in pred["sentiment"]) == pytest.approx(1, 1e-5)
+
+
+def check_output(out, models):
+    echo = fill_model_defaults(models)
+    for model, entry in out["models"].items():
+        assert list(entry) == ["metadata", "grouped_predictions"]
+        for group in entry["grouped_predictions"]:
+            assert list(group) == ["id", "predictions"]
+            for pred in group["predictions"]:
+                check_prediction(model, pred, echo[model])
+
+
+# -- registry and validation ---------------------------------------------------------
+
+
+def test_get_engine_unknown_lists_available():
+    with pytest.raises(InputError, match="Unknown engine 'nope'.*simulated"):
+        get_engine("nope")
+    engine = get_engine("simulated")
+    assert engine.simulated is True and engine.name == "simulated"
+
+
+def test_fill_model_defaults_omitted_gives_all_six():
+    echo = fill_model_defaults(None)
+    assert list(echo) == list(MODELS)
+    assert echo["face"] == {
+        "fps_pred": 3.0, "prob_threshold": 0.99, "identify_faces": False,
+        "min_face_size": 60, "facs": None, "descriptions": None, "save_faces": False,
+    }  # fmt: skip
+    assert echo["prosody"] == {
+        "granularity": "utterance",
+        "identify_speakers": False,
+        "window": None,
+    }
+    assert echo["language"]["granularity"] == "word"
+    assert echo["burst"] == {} and echo["facemesh"] == {}
+    assert echo["ner"] == {"identify_speakers": False}
+
+
+def test_fill_model_defaults_requested_only():
+    models = {"face": {"facs": {}, "fps_pred": 1}, "prosody": {"window": {"length": 2}}}
+    echo = fill_model_defaults(models)
+    assert echo["burst"] is None and echo["language"] is None
+    assert echo["face"]["facs"] == {} and echo["face"]["fps_pred"] == 1
+    assert echo["prosody"]["window"] == {"length": 2, "step": 1.0}
+    assert models == {
+        "face": {"facs": {}, "fps_pred": 1},
+        "prosody": {"window": {"length": 2}},
+    }  # input not mutated
+
+
+@pytest.mark.parametrize(
+    ("models", "match"),
+    [
+        ({"voice": {}}, r"`models\.voice` is not a model.*face, burst"),
+        ({"face": {"fps": 3}}, r"`models\.face\.fps` is not an option.*fps_pred"),
+        (
+            {"face": {"prob_threshold": 1.5}},
+            r"`models\.face\.prob_threshold`.*between 0",
+        ),
+        (
+            {"face": {"prob_threshold": "high"}},
+            r"`models\.face\.prob_threshold`.*number",
+        ),
+        (
+            {"face": {"identify_faces": 1}},
+            r"`models\.face\.identify_faces`.*true or false",
+        ),
+        ({"face": {"min_face_size": 2.5}}, r"`models\.face\.min_face_size`.*whole"),
+        ({"face": {"facs": True}}, r"`models\.face\.facs`.*\{\}"),
+        ({"prosody": {"granularity": "para"}}, r"`models\.prosody\.granularity`.*word"),
+        (
+            {"prosody": {"window": {"length": 0.2}}},
+            r"`models\.prosody\.window\.length`",
+        ),
+        (
+            {"prosody": {"window": {"step": 0.1}}},
+            r"`models\.prosody\.window\.step`.*0\.5",
+        ),
+        ({"prosody": {"window": {"size": 1}}}, r"`models\.prosody\.window\.size`"),
+        ({"language": {"sentiment": {"x": 1}}}, r"`models\.language\.sentiment`"),
+        ({"ner": {"identify_speakers": "yes"}}, r"`models\.ner\.identify_speakers`"),
+        ({"burst": {"x": 1}}, r"`models\.burst\.x` is not an option"),
+        ({"face": []}, r"`models\.face` must be an object"),
+        (["face"], r"`models` must be an object"),
+    ],
+)
+def test_validate_models_names_the_field(models, match):
+    with pytest.raises(InputError, match=match):
+        validate_models(models)
+    with pytest.raises(InputError, match=match):
+        fill_model_defaults(models)
+
+
+def test_validate_models_accepts_valid():
+    validate_models(None)
+    validate_models({"face": None, "burst": {}})
+    validate_models(
+        {
+            "face": {"fps_pred": 0, "prob_threshold": 0, "min_face_size": 60.0},
+            "prosody": {"granularity": "conversational_turn", "window": {"step": 0.5}},
+            "language": {"sentiment": {}, "toxicity": None, "identify_speakers": True},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("t", "match"),
+    [
+        ({"language": "xx"}, r"`transcription\.language`.*'xx'.*en-GB"),
+        ({"confidence_threshold": -0.1}, r"`transcription\.confidence_threshold`"),
+        ({"identify_speakers": "no"}, r"`transcription\.identify_speakers`"),
+        ({"lang": "en"}, r"`transcription\.lang` is not a transcription option"),
+        ("en", r"`transcription` must be an object"),
+    ],
+)
+def test_validate_transcription_names_the_field(t, match):
+    with pytest.raises(InputError, match=match):
+        validate_transcription(t)
+
+
+def test_fill_transcription_defaults():
+    assert fill_transcription_defaults(None) == {
+        "language": None,
+        "identify_speakers": False,
+        "confidence_threshold": 0.5,
+    }
+    assert fill_transcription_defaults({"language": "fr"})["language"] == "fr"
+
+
+# -- shapes ----------------------------------------------------------------------
+
+
+def test_audio_without_transcript(engine, files):
+    # Given a speech-like wav and no transcript beside it
+    out = measure(engine, MediaInput("talk.wav", files["wav"]))
+    # Then: audio, burst and prosody with null text, and no language/ner at all
+    assert out["file_type"] == "audio"
+    assert list(out["models"]) == ["burst", "prosody"]
+    check_output(out, None)
+    prosody = out["models"]["prosody"]
+    assert prosody["metadata"] is None
+    preds = prosody["grouped_predictions"][0]["predictions"]
+    assert len(preds) >= 3
+    assert all(p["text"] is None and p["confidence"] is None for p in preds)
+    assert all(0 <= p["time"]["begin"] < p["time"]["end"] <= 6.0 for p in preds)
+    burst = out["models"]["burst"]["grouped_predictions"][0]["predictions"]
+    assert len(burst) >= 3
+
+
+def test_silence_gives_no_segments(engine, tmp_path):
+    path = make_wav(tmp_path / "quiet.wav", 2.0, speech=False)
+    out = measure(engine, MediaInput("quiet.wav", path), {"prosody": {}, "burst": {}})
+    assert out["models"]["prosody"]["grouped_predictions"] == []
+    assert out["models"]["burst"]["grouped_predictions"] == []
+
+
+def test_audio_with_plain_transcript(engine, files):
+    item = MediaInput("talk.wav", files["wav"], transcript=files["txt"])
+    out = measure(engine, item, transcription={"language": "en-GB"})
+    assert list(out["models"]) == ["burst", "prosody", "language", "ner"]
+    check_output(out, None)
+    lang = out["models"]["language"]
+    assert lang["metadata"]["detected_language"] == "en-GB"
+    assert 0.5 <= lang["metadata"]["confidence"] <= 1
+    words = lang["grouped_predictions"][0]["predictions"]
+    assert [w["text"] for w in words] == TRANSCRIPT.split()
+    # positions are cumulative over the transcript
+    for w in words:
+        assert TRANSCRIPT[w["position"]["begin"] : w["position"]["end"]] == w["text"]
+    begins = [w["time"]["begin"] for w in words]
+    assert begins == sorted(begins)
+    prosody = out["models"]["prosody"]["grouped_predictions"][0]["predictions"]
+    assert " ".join(p["text"] for p in prosody) == TRANSCRIPT
+    # prosody spans are padded 0.2 s around the words (as in Hume's outputs)
+    assert prosody[1]["time"]["begin"] == pytest.approx(
+        next(w for w in words if w["time"]["begin"] >= prosody[1]["time"]["begin"])[
+            "time"
+        ]["begin"]
+        - 0.2,
+        abs=1e-5,
+    )
+    ner = out["models"]["ner"]["grouped_predictions"][0]["predictions"]
+    assert [e["entity"] for e in ner] == ["Alice", "New York", "Bob Smith"]
+    assert ner[1]["uri"] == "https://en.wikipedia.org/wiki/New_York"
+    assert ner[1]["link_word"] == "New York"
+    assert (
+        TRANSCRIPT[ner[1]["position"]["begin"] : ner[1]["position"]["end"]]
+        == "New York"
+    )
+    assert ner[1]["time"]["begin"] < ner[1]["time"]["end"]
+
+
+@pytest.mark.parametrize(
+    ("granularity", "texts"),
+    [
+        (
+            "sentence",
+            [
+                "Hello there, my name is Alice.",
+                "I moved to New York with Bob Smith last year!",
+                "How are you today?",
+                "I am fine, thanks.",
+            ],
+        ),
+        ("conversational_turn", [TRANSCRIPT]),
+    ],
+)
+def test_language_granularity_on_media(engine, files, granularity, texts):
+    item = MediaInput("talk.wav", files["wav"], transcript=files["txt"])
+    models = {"language": {"granularity": granularity, "sentiment": {}, "toxicity": {}}}
+    out = measure(engine, item, models)
+    check_output(out, models)
+    preds = out["models"]["language"]["grouped_predictions"][0]["predictions"]
+    assert [p["text"] for p in preds] == texts
+    assert all(p["confidence"] is None for p in preds)  # as observed at sentence level
+
+
+def test_utterance_granularity_follows_speech_segments(engine, files):
+    item = MediaInput("talk.wav", files["wav"], transcript=files["txt"])
+    out = measure(
+        engine, item, {"language": {"granularity": "utterance"}, "prosody": {}}
+    )
+    lang = out["models"]["language"]["grouped_predictions"][0]["predictions"]
+    pros = out["models"]["prosody"]["grouped_predictions"][0]["predictions"]
+    assert [p["text"] for p in lang] == [p["text"] for p in pros]
+    assert len(lang) > 1 and all(p["confidence"] is not None for p in lang)
+
+
+def test_srt_transcript_on_video(engine, files):
+    item = MediaInput("clip.mp4", files["video"], transcript=files["srt"])
+    models = {"language": {}, "ner": {}, "prosody": {"granularity": "utterance"}}
+    out = measure(engine, item, models)
+    check_output(out, models)
+    words = out["models"]["language"]["grouped_predictions"][0]["predictions"]
+    assert [w["text"] for w in words] == [
+        "Hello",
+        "Paris.",
+        "How",
+        "are",
+        "you,",
+        "Maria?",
+    ]
+    assert words[0]["time"]["begin"] == pytest.approx(0.1)
+    assert words[-1]["time"]["end"] == pytest.approx(1.9)
+    pros = out["models"]["prosody"]["grouped_predictions"][0]["predictions"]
+    assert [p["text"] for p in pros] == ["Hello Paris.", "How are you, Maria?"]
+    assert pros[0]["time"] == {"begin": 0.0, "end": pytest.approx(1.1)}
+    ents = out["models"]["ner"]["grouped_predictions"][0]["predictions"]
+    assert [e["entity"] for e in ents] == ["Paris", "Maria"]
+
+
+def test_vtt_voices_give_speaker_groups(engine, files):
+    item = MediaInput("talk.wav", files["wav"], transcript=files["vtt"])
+    models = {
+        "prosody": {"identify_speakers": True},
+        "language": {"granularity": "conversational_turn", "identify_speakers": True},
+        "ner": {"identify_speakers": True},
+    }
+    out = measure(engine, item, models)
+    check_output(out, models)
+    pros = out["models"]["prosody"]["grouped_predictions"]
+    assert [g["id"] for g in pros] == ["spk_0", "spk_1"]
+    assert [p["text"] for p in pros[0]["predictions"]] == [
+        "Hi Tom. Good day.",
+        "Great.",
+    ]
+    turns = out["models"]["language"]["grouped_predictions"]
+    assert [[p["text"] for p in g["predictions"]] for g in turns] == [
+        ["Hi Tom. Good day.", "Great."],
+        ["Hello Ann, fine."],
+    ]
+    ner = out["models"]["ner"]["grouped_predictions"]
+    assert {g["id"]: [p["entity"] for p in g["predictions"]] for g in ner} == {
+        "spk_0": ["Tom"],
+        "spk_1": ["Ann"],
+    }
+
+
+def test_prosody_window(engine, files):
+    models = {"prosody": {"window": {"length": 2.0, "step": 1.5}}}
+    out = measure(engine, MediaInput("talk.wav", files["wav"]), models)
+    preds = out["models"]["prosody"]["grouped_predictions"][0]["predictions"]
+    assert [p["time"]["begin"] for p in preds] == [0.0, 1.5, 3.0, 4.5]
+    assert preds[-1]["time"]["end"] == 6.0
+    assert all(p["text"] is None for p in preds)
+
+
+def test_transcript_below_confidence_threshold_fails_the_file(engine, files):
+    item = MediaInput("talk.wav", files["wav"], transcript=files["txt"])
+    with pytest.raises(EngineError, match=r"transcript confidence \(0\.\d+\) below "):
+        measure(engine, item, {"language": {}}, {"confidence_threshold": 1.0})
+
+
+def test_video_all_models(engine, files):
+    models = {
+        "face": {"facs": {}, "descriptions": {}, "identify_faces": True},
+        "burst": {},
+        "prosody": {},
+        "facemesh": {},
+    }
+    out = measure(engine, MediaInput("clip.mp4", files["video"]), models)
+    assert out["file_type"] == "video"
+    assert list(out["models"]) == ["face", "burst", "prosody", "facemesh"]
+    check_output(out, models)
+    face = out["models"]["face"]
+    assert face["metadata"] is None
+    assert [g["id"] for g in face["grouped_predictions"]] == ["face_0"]
+    preds = face["grouped_predictions"][0]["predictions"]
+    # 25 fps sampled at 3 per second: frames round(k * 25 / 3)
+    assert [p["frame"] for p in preds] == [0, 8, 17, 25, 33, 42]
+    assert [p["time"] for p in preds] == [f / 25 for f in [0, 8, 17, 25, 33, 42]]
+    # the blob moves right: box x follows it
+    xs = [p["box"]["x"] + p["box"]["w"] / 2 for p in preds]
+    assert xs == sorted(xs) and xs[-1] - xs[0] > 40
+    assert all(p["box"]["w"] >= 60 or p["box"]["h"] >= 60 for p in preds)
+    mesh = out["models"]["facemesh"]["grouped_predictions"][0]["predictions"]
+    assert len(mesh) == len(preds)
+
+
+def test_video_without_audio_and_fps_pred(engine, files):
+    models = {"face": {"fps_pred": 0}, "prosody": {}, "burst": {}}
+    out = measure(engine, MediaInput("mute.mp4", files["mute"]), models)
+    assert out["file_type"] == "video_no_audio"
+    assert list(out["models"]) == ["face"]
+    preds = out["models"]["face"]["grouped_predictions"][0]["predictions"]
+    assert [p["frame"] for p in preds] == list(range(50))
+    assert out["models"]["face"]["grouped_predictions"][0]["id"] == "unknown"
+
+
+def test_face_thresholds(engine, files):
+    item = MediaInput("face.png", files["image"])
+    out = measure(engine, item, {"face": {"min_face_size": 5000}})
+    assert out["models"]["face"]["grouped_predictions"] == []
+    out = measure(engine, item, {"face": {"prob_threshold": 1.0}})
+    assert out["models"]["face"]["grouped_predictions"] == []
+
+
+def test_image(engine, files):
+    out = measure(engine, MediaInput("face.png", files["image"]))
+    assert out["file_type"] == "image"
+    assert list(out["models"]) == ["face", "facemesh"]
+    check_output(out, None)
+    (group,) = out["models"]["face"]["grouped_predictions"]
+    (pred,) = group["predictions"]
+    assert group["id"] == "unknown"
+    assert pred["frame"] == 0 and pred["time"] == 0.0
+    box = pred["box"]
+    assert 0 <= box["x"] and box["x"] + box["w"] <= 128.001
+    assert 0 <= box["y"] and box["y"] + box["h"] <= 96.001
+
+
+def test_two_faces_identified(engine, tmp_path):
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:120, 0:240]
+    img = 30 + 200 * np.exp(-(((xx - 60) / 28) ** 2 + ((yy - 60) / 35) ** 2))
+    img += 170 * np.exp(-(((xx - 180) / 26) ** 2 + ((yy - 55) / 33) ** 2))
+    path = tmp_path / "two.png"
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    out = measure(
+        engine, MediaInput("two.png", path), {"face": {"identify_faces": True}}
+    )
+    groups = out["models"]["face"]["grouped_predictions"]
+    assert [g["id"] for g in groups] == ["face_0", "face_1"]
+    centres = [g["predictions"][0]["box"]["x"] for g in groups]
+    assert centres[0] < 100 < centres[1]
+
+
+def test_text_item(engine):
+    text = "I met Barack Obama in Paris. It was great! Then we left."
+    models = {"language": {"sentiment": {}}, "ner": {}, "face": {}, "prosody": {}}
+    out = measure(engine, MediaInput("0", text=text), models)
+    assert out["file_type"] == "text"
+    assert list(out["models"]) == ["language", "ner"]
+    check_output(out, models)
+    lang = out["models"]["language"]
+    assert lang["metadata"] is None
+    words = lang["grouped_predictions"][0]["predictions"]
+    assert [w["text"] for w in words] == text.split()
+    assert all(w["time"] is None and w["confidence"] is None for w in words)
+    ner = out["models"]["ner"]
+    assert ner["metadata"] is None
+    assert [e["entity"] for e in ner["grouped_predictions"][0]["predictions"]] == [
+        "Barack Obama",
+        "Paris",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("granularity", "n"),
+    [("word", 12), ("sentence", 3), ("utterance", 3), ("conversational_turn", 1)],
+)
+def test_text_granularities(engine, granularity, n):
+    text = "I met Barack Obama in Paris. It was great! Then we left."
+    out = measure(
+        engine, MediaInput("1", text=text), {"language": {"granularity": granularity}}
+    )
+    preds = out["models"]["language"]["grouped_predictions"][0]["predictions"]
+    assert len(preds) == n
+    for p in preds:  # positions relative to the text item
+        assert text[p["position"]["begin"] : p["position"]["end"]] == p["text"]
+
+
+def test_text_file_is_text(engine, tmp_path):
+    path = make_text_file(tmp_path / "note.txt", "Lovely day in Rome.")
+    out = measure(engine, MediaInput("note.txt", path))
+    assert out["file_type"] == "text"
+    assert list(out["models"]) == ["language", "ner"]
+
+
+# -- determinism, smoothness, errors, speed, SDK types ---------------------------
+
+
+def test_same_bytes_same_predictions(engine, files, tmp_path):
+    copy = tmp_path / "other-name.mp4"
+    copy.write_bytes(files["video"].read_bytes())
+    a = measure(engine, MediaInput("clip.mp4", files["video"]))
+    b = measure(engine, MediaInput("clip.mp4", copy))
+    assert json.dumps(a) == json.dumps(b)
+
+
+def test_different_bytes_different_scores(engine, tmp_path):
+    a = make_wav(tmp_path / "a.wav", 3.0, seed=1)
+    b = make_wav(tmp_path / "b.wav", 3.0, seed=2)
+    pa = measure(engine, MediaInput("a.wav", a), {"prosody": {}})
+    pb = measure(engine, MediaInput("b.wav", b), {"prosody": {}})
+    sa = pa["models"]["prosody"]["grouped_predictions"][0]["predictions"][0]["emotions"]
+    sb = pb["models"]["prosody"]["grouped_predictions"][0]["predictions"][0]["emotions"]
+    assert [e["score"] for e in sa] != [e["score"] for e in sb]
+
+
+def test_scores_are_smooth_and_spread(engine, files):
+    out = measure(
+        engine, MediaInput("mute.mp4", files["mute"]), {"face": {"fps_pred": 0}}
+    )
+    preds = out["models"]["face"]["grouped_predictions"][0]["predictions"]
+    m = np.array([[e["score"] for e in p["emotions"]] for p in preds])
+    assert np.abs(np.diff(m, axis=0)).max() < 0.05  # adjacent frames are close
+    mean = m.mean(axis=0)
+    assert (mean > 0.3).sum() >= 1 and np.median(mean) < 0.15  # a few dominate
+
+
+def test_undecodable_file(engine, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(EngineError, match=r"could not decode broken\.mp4: "):
+        measure(engine, MediaInput("broken.mp4", bad))
+
+
+def test_speed(engine, tmp_path):
+    wav = make_wav(tmp_path / "ten.wav", 10.0)
+    video = make_video(tmp_path / "short.mp4", 3.0, size=(320, 240))
+    for item in (MediaInput("ten.wav", wav), MediaInput("short.mp4", video)):
+        t0 = time.perf_counter()
+        measure(engine, item)
+        assert time.perf_counter() - t0 < 0.5
+
+
+def test_hume_sdk_types_accept_every_model(engine, files):
+    pytest.importorskip("hume")
+    from hume.core.pydantic_utilities import parse_obj_as
+    from hume.expression_measurement.batch.types import InferenceSourcePredictResult
+
+    everything = {
+        "face": {"facs": {}, "descriptions": {}, "identify_faces": True},
+        "burst": {},
+        "prosody": {"identify_speakers": True},
+        "language": {"sentiment": {}, "toxicity": {}, "granularity": "sentence"},
+        "ner": {},
+        "facemesh": {},
+    }
+    preds = []
+    for name, item in [
+        ("clip.mp4", MediaInput("clip.mp4", files["video"], transcript=files["srt"])),
+        ("talk.wav", MediaInput("talk.wav", files["wav"], transcript=files["vtt"])),
+        ("face.png", MediaInput("face.png", files["image"])),
+        ("0", MediaInput("0", text="Hi Ann. Nice to see you in Oslo.")),
+    ]:
+        preds.append({"file": name, **measure(engine, item, everything)})
+    seen = {m for p in preds for m in p["models"]}
+    assert seen == set(MODELS)
+    body = {
+        "source": {
+            "type": "file",
+            "filename": "x",
+            "content_type": None,
+            "md5sum": "0",
+        },
+        "results": {"predictions": preds, "errors": []},
+    }
+    parsed = parse_obj_as(InferenceSourcePredictResult, json.loads(json.dumps(body)))
+    models = parsed.results.predictions[0].models
+    assert models.face.grouped_predictions[0].predictions[0].facs[0].name == (
+        "AU1 Inner Brow Raise"
+    )
+    assert models.burst.grouped_predictions[0].predictions[0].descriptions
+    assert models.prosody.metadata.confidence > 0.5
+    assert models.facemesh.grouped_predictions[0].predictions[0].emotions
+    ner = parsed.results.predictions[2 - 1].models.ner
+    assert ner.grouped_predictions[0].predictions[0].uri.startswith("https://")
