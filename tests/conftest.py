@@ -52,6 +52,14 @@ def no_leaked_bars():
 
 
 # -- readers --
+
+
+@pytest.fixture(scope="session")
+def v0_fixtures() -> Path:
+    """Folder of the small v0 fixtures written by tests/fixtures/make_fixtures.py."""
+    return FIXTURES
+
+
 # -- service --
 
 
