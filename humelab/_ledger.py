@@ -134,14 +134,11 @@ class Ledger:
             con.close()
         return [r["job_id"] for r in rows]
 
-    def set_status(self, service: str, job_id: str, status: str) -> None:
-        """Remember the last status seen for a job."""
+    def set_status(self, job_id: str, status: str) -> None:
+        """Remember the last status seen for a job (ids are UUIDs: any service)."""
         con = self._connect()
         try:
-            con.execute(
-                "UPDATE jobs SET status = ? WHERE service = ? AND job_id = ?",
-                (status, service, job_id),
-            )
+            con.execute("UPDATE jobs SET status = ? WHERE job_id = ?", (status, job_id))
         finally:
             con.close()
 

@@ -112,7 +112,7 @@ class Job:
         new = self.status
         if new != old and new in _TERMINAL_NAMES:
             with contextlib.suppress(Exception):
-                self.client.ledger.set_status(self.client.service, self.id, new)
+                self.client.ledger.set_status(self.id, new)
 
     def refresh(self) -> Job:
         """Fetch the job's current details from the service (one GET).
@@ -274,8 +274,9 @@ class Job:
         Parameters
         ----------
         path : path, optional
-            Also copy it there (a file name, or a folder to hold
-            ``artifacts-<job id>.zip``). Default: only the cache.
+            Also copy it there: a file name such as ``"results.zip"``, or a folder
+            (existing, or any path without a suffix; created) to hold
+            ``artifacts-<job id>.zip``. Default: only the cache.
 
         Returns
         -------
@@ -288,7 +289,7 @@ class Job:
         if path is None:
             return cached
         dest = Path(path).expanduser()
-        if dest.is_dir():
+        if dest.is_dir() or not dest.suffix:
             dest = dest / f"artifacts-{self.id}.zip"
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".artifacts.", suffix=".tmp")

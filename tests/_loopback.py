@@ -3,7 +3,8 @@
 Both are stdlib ``http.server`` servers on 127.0.0.1 port 0 running in a thread.
 The proxy sits in front of the real service, counts every request it sees, and plays
 a script of faults (``503``, ``429``, ``drop`` before forwarding, ``lose`` = forward
-then drop the connection without answering) on the requests that match.
+then drop the connection without answering, ``truncate`` = half the body) on the
+requests that match.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class FaultProxy:
                 conn.close()
                 with proxy._lock:
                     proxy.forwarded[(method, path)] += 1
+                if action == "truncate":
+                    data = data[: len(data) // 2]
                 if action == "lose":
                     self.close_connection = True
                     self.connection.close()
