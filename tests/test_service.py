@@ -1,4 +1,4 @@
-"""The Batch service over real HTTP on loopback: jobs, shapes, filters, errors, callbacks."""
+"""The Batch service over loopback HTTP: jobs, shapes, filters, errors, callbacks."""
 
 from __future__ import annotations
 
