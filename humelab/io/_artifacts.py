@@ -15,7 +15,6 @@ import io
 import re
 import zipfile
 import zlib
-from posixpath import basename
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -129,8 +128,11 @@ def read_artifacts(
     jid = job_id if job_id is not None else body_job_id
     builder = FrameBuilder(meta=shape == "wide")
     templates: dict = {}
-    for (prefix, file), models in entries.items():
-        source = _source(prefix, mapping)
+    resolved = {prefix: _source(prefix, mapping) for prefix, _ in entries}
+    order = sorted(entries, key=lambda pf: resolved[pf[0]][0])  # stable
+    for prefix, file in order:
+        models = entries[(prefix, file)]
+        source = resolved[prefix][1]
         for model in sorted(models, key=_model_rank):
             info = models[model]
             try:
@@ -176,16 +178,29 @@ def _entries(infos, label) -> dict:
 # -- source names ----------------------------------------------------------------------
 
 
-def _url_names(url: str) -> set[str]:
-    seg = basename(urlsplit(url).path)
-    return {seg, unquote(seg)}
+def _zip_names(kind: str | None, source: str) -> set[str]:
+    """The names a source can have in a zip prefix ``{kind}-{index}-{name}``."""
+    if kind == "url":
+        parts = urlsplit(source)
+        seg = parts.path.rstrip("/").rsplit("/", 1)[-1] or parts.netloc
+        names = {seg, unquote(seg)}
+    elif kind == "text":
+        names = {"text"}
+    else:
+        names = {source}
+    return names | {n.replace("/", "_").replace("\\", "_") for n in names}
 
 
 def _source_mapping(predictions):
-    """(kind, name) -> [source, ...] in the job's order, and a callback's job id."""
+    """[(kind, source, zip names)] in the job's order, and a callback's job id."""
     if predictions is None:
         return None, None
     if isinstance(predictions, pd.DataFrame):
+        if "source" not in predictions:
+            raise ReadError(
+                "`predictions` is a DataFrame without a `source` column; pass the "
+                "frame returned by `read_predictions`, or the predictions JSON."
+            )
         sources = [str(s) for s in pd.unique(predictions["source"].dropna())]
         kinds = [
             "url" if "://" in s else "text" if s == "text" else "file" for s in sources
@@ -198,37 +213,33 @@ def _source_mapping(predictions):
         envs, job_id, _ = _parse(predictions)
         sources = [_source_name(e.source) for e in envs]
         kinds = [e.source.type if e.source is not None else None for e in envs]
-    mapping: dict[tuple[str, str], list[str]] = {}
-    for kind, source in zip(kinds, sources, strict=True):
-        names = _url_names(source) if kind == "url" else {source}
-        for name in names:
-            mapping.setdefault((kind, name), [])
-            if source not in mapping[(kind, name)]:
-                mapping[(kind, name)].append(source)
-    by_kind: dict[str, list[str]] = {}
-    for kind, source in zip(kinds, sources, strict=True):
-        by_kind.setdefault(kind, []).append(source)
-    mapping[("__by_kind__", "")] = by_kind
-    return mapping, job_id
+    return [
+        (k, s, _zip_names(k, s)) for k, s in zip(kinds, sources, strict=True)
+    ], job_id
 
 
-def _source(prefix: str, mapping) -> str:
+def _source(prefix: str, mapping) -> tuple[int, str]:
+    """(index, source) of a zip prefix; unknown prefixes sort last, named as is."""
     m = _PREFIX.match(prefix)
     if not m:
-        return prefix
+        return 10**9, prefix
     kind, index, name = m.group(1), int(m.group(2)), m.group(3)
-    if kind == "text":
-        return "text"
     if mapping is not None:
-        candidates = mapping.get((kind, name), [])
-        if len(candidates) == 1:
-            return candidates[0]
-        if len(candidates) > 1:
-            same_kind = mapping[("__by_kind__", "")].get(kind, [])
-            if index < len(same_kind) and same_kind[index] in candidates:
-                return same_kind[index]
-            return candidates[0]
-    return name
+        # the global position in the predictions array (humelab's writer), ...
+        if index < len(mapping):
+            k, src, names = mapping[index]
+            if k == kind and name in names:
+                return index, src
+        # ... the position among sources of the same kind, then the name alone
+        same = [(src, names) for k, src, names in mapping if k == kind]
+        if index < len(same) and name in same[index][1]:
+            return index, same[index][0]
+        hits = [src for src, names in same if name in names]
+        if hits:
+            return index, hits[0]
+    if kind == "text":
+        return index, "text"
+    return index, name
 
 
 # -- CSV -------------------------------------------------------------------------------

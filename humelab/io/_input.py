@@ -83,23 +83,31 @@ def is_json(data) -> bool:
     return first_byte(data) in (b"[", b"{")
 
 
-_BYTE_RE = re.compile(r"byte (\d+)")
+_BYTE_RE = re.compile(r"\s*\(?\bbyte (\d+)\)?")
+
+
+def _line_col(data, pos: int) -> tuple[int, int]:
+    head = bytes(data[:pos])
+    return head.count(b"\n") + 1, pos - (head.rfind(b"\n") + 1) + 1
 
 
 def json_error(exc: Exception, data, label: str) -> ReadError:
     """A ReadError naming the line and column of a JSON syntax error."""
-    msg = str(exc)
+    msg = str(exc).rstrip(".")
     m = _BYTE_RE.search(msg)
-    where = ""
     if m:
         pos = int(m.group(1))
-        head = bytes(data[:pos])
-        line = head.count(b"\n") + 1
-        col = pos - (head.rfind(b"\n") + 1) + 1
+        msg = _BYTE_RE.sub("", msg)
+    elif "truncated" in msg:
+        pos = len(data)
+    else:
+        pos = None
+    where = ""
+    if pos is not None:
+        line, col = _line_col(data, pos)
         where = f" at line {line}, column {col}"
-        msg = _BYTE_RE.sub(f"line {line} column {col}", msg)
     return ReadError(
-        f"{label} is not valid JSON{where}: {msg}. The file may be truncated or "
-        "not a Hume predictions file; re-download it (`GET /v0/batch/jobs/{id}/"
-        "predictions`)."
+        f"{label} is not valid JSON{where} ({msg}). The file may be truncated or "
+        "not a Hume predictions file; re-download it "
+        "(`GET /v0/batch/jobs/{id}/predictions`)."
     )

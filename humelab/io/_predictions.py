@@ -368,7 +368,7 @@ def _shape_error(exc, label, prefix=None) -> ReadError:
     if prefix:
         msg = msgspec_path(msg, prefix)
     return ReadError(
-        f"{label} is JSON but not in the shape of Hume v0 predictions: {msg}. "
+        f"{label} is not in the shape of Hume v0 predictions: {msg}. "
         "Check that it is the output of `GET /v0/batch/jobs/{id}/predictions`."
     )
 
