@@ -152,10 +152,19 @@ def _fetch(args) -> int:
 
 
 def _jobs(args) -> int:
+    import os
+
     import pandas as pd
 
-    with _client(args) as client:
-        df = client.jobs(all_services=args.all)
+    from ._ledger import Ledger, default_data_dir
+    from .client import _ledger_frame
+
+    # Reads the ledger only: no service is started or contacted.
+    data_dir = default_data_dir(args.data_dir)
+    url = args.url or os.environ.get("HUMELAB_URL")
+    service = url.rstrip("/") if url else f"embedded:{data_dir / 'service'}"
+    ledger = Ledger(data_dir / "ledger.sqlite3")
+    df = _ledger_frame(ledger.rows(None if args.all else service))
     if df.empty:
         print("No jobs in the ledger yet; submit one with `humelab submit PATHS...`.")
         return 0
@@ -176,22 +185,30 @@ def _demo(args) -> int:
     with _client(args) as client:
         job = client.submit(files, models=models)
         print(
-            f"Submitted job {job.id}: {len(files)} example files "
-            f"({', '.join(p.name for p in files)}) with models "
-            f"{', '.join(models)}."
+            f"Job {job.id}: {len(files)} example files "
+            f"({', '.join(p.name for p in files)}), models {', '.join(models)}.",
+            flush=True,
         )
         job.wait(args.timeout)
         df = job.frame("long", errors="ignore")
-    print()
+    simulated = job.simulated is not False
+    print(
+        f"\nTop expressions per file and model (mean score over segments, "
+        f"{len(df):,} scores{'; SIMULATED' if simulated else ''}):\n"
+    )
     print(_summary(df))
     print()
-    if job.simulated is False:
-        print(f"Scores measured by the service's engine. {_NOTE}")
-    else:
+    if simulated:
         print(
-            "These scores are SIMULATED (synthetic stand-ins from the `simulated` "
-            f"engine, for teaching and tests). {_NOTE}"
+            "These scores are SIMULATED: synthetic stand-ins from the `simulated` "
+            f"engine, for teaching and tests, not measurements. {_NOTE}"
         )
+    else:
+        print(f"Scores measured by the service's `{job.engine}` engine. {_NOTE}")
+    print(
+        f"In Python: humelab.Client().job({job.id!r}).frame() gives the tidy frame.",
+        flush=True,
+    )
     return 0
 
 

@@ -447,6 +447,8 @@ class Client:
         APIError
             The service refused the job.
         """
+        _check_models(models)
+        _check_transcription(transcription)
         bundle = preflight(collect_inputs(inputs, urls=urls, files=files, text=text))
         return self._submit_one(
             bundle,
@@ -492,13 +494,13 @@ class Client:
 
         if not 1 <= max_per_job <= 100:
             raise InputError(f"`max_per_job` must be 1 to 100; got {max_per_job!r}.")
+        _check_models(models)
+        _check_transcription(transcription)
         bundle = collect_inputs(inputs, urls=urls, files=files, text=text)
         preflight(bundle, max_urls=10**9, max_files=10**9, max_texts=10**9)
         chunks = chunk_inputs(
             bundle, max_urls=max_per_job, max_files=max_per_job, max_texts=max_per_job
         )
-        _check_models(models)
-        _check_transcription(transcription)
         group_id = secrets.token_hex(8)
         jobs = [
             self._submit_one(
@@ -702,26 +704,28 @@ class Client:
             ``inputs`` (a summary), ``models``, ``status`` (last seen), ``group``,
             ``service``.
         """
-        import pandas as pd
+        return _ledger_frame(self.ledger.rows(None if all_services else self.service))
 
-        rows = self.ledger.rows(None if all_services else self.service)
-        frame = pd.DataFrame(
-            {
-                "job_id": [r["job_id"] for r in rows],
-                "submitted": pd.to_datetime(
-                    [r["created_at"] for r in rows], unit="s", utc=True
-                ),
-                "inputs": [r["summary"] for r in rows],
-                "models": [
-                    ",".join(json.loads(r["config"]).get("models") or ["all"])
-                    for r in rows
-                ],
-                "status": [r["status"] for r in rows],
-                "group": [r["group_id"] for r in rows],
-                "service": [r["service"] for r in rows],
-            }
-        )
-        return frame
+
+def _ledger_frame(rows: list[dict]) -> pd.DataFrame:
+    """The ledger rows as the frame :meth:`Client.jobs` returns."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "job_id": [r["job_id"] for r in rows],
+            "submitted": pd.to_datetime(
+                [r["created_at"] for r in rows], unit="s", utc=True
+            ),
+            "inputs": [r["summary"] for r in rows],
+            "models": [
+                ",".join(json.loads(r["config"]).get("models") or ["all"]) for r in rows
+            ],
+            "status": [r["status"] for r in rows],
+            "group": [r["group_id"] for r in rows],
+            "service": [r["service"] for r in rows],
+        }
+    )
 
 
 def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:

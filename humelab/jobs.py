@@ -142,6 +142,11 @@ class Job:
         return (self.details or {}).get("simulated")
 
     @property
+    def engine(self) -> str | None:
+        """The service's engine for this job (e.g. ``"simulated"``), when reported."""
+        return (self.details or {}).get("engine")
+
+    @property
     def progress(self) -> tuple[int, int | None]:
         """``(files done, files in total)`` from the service, when it reports them."""
         prog = self.state.get("progress") or {}
