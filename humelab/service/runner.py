@@ -125,19 +125,23 @@ class Runner:
         for job in self.store.unfinished():
             job_id = job["job_id"]
             if job["status"] == "IN_PROGRESS":
+                message = None
                 if not self.resume:
-                    self.store.mark_failed(
-                        job_id,
+                    message = (
                         "The service stopped while this job was running and was "
-                        "started with resume disabled. Resubmit the job.",
+                        "restarted with resume disabled. Resubmit the job."
                     )
-                    continue
-                if job["runs"] >= MAX_RUNS:
-                    self.store.mark_failed(
-                        job_id,
+                elif job["runs"] >= MAX_RUNS:
+                    message = (
                         f"The service stopped {job['runs']} times while this job was "
                         "running, so it was not resumed again. Resubmit it, perhaps "
-                        "with fewer files.",
+                        "with fewer files."
+                    )
+                if message is not None:
+                    self.store.mark_failed(job_id, message)
+                    self._cleanup(job_id)
+                    self._send_callback(
+                        job, {"job_id": job_id, "status": "FAILED", "message": message}
                     )
                     continue
                 self.store.requeue(job_id)
