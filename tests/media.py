@@ -67,7 +67,8 @@ def make_wav(
     Parameters
     ----------
     path : str or Path
-        Destination (``.wav``; ``.flac``/``.ogg`` also work, soundfile picks by suffix).
+        Destination. ``.flac`` and ``.ogg`` give FLAC and Ogg Vorbis; any other
+        suffix gets WAV bytes (handy for testing detection by content).
     seconds, sr, speech, seed
         See :func:`speech_signal`.
 
@@ -79,7 +80,10 @@ def make_wav(
     import soundfile as sf
 
     path = Path(path)
-    sf.write(path, speech_signal(seconds, sr=sr, speech=speech, seed=seed), sr)
+    fmt = {".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower(), "WAV")
+    sf.write(
+        path, speech_signal(seconds, sr=sr, speech=speech, seed=seed), sr, format=fmt
+    )
     return path
 
 
@@ -165,7 +169,8 @@ def make_image(path, size: tuple[int, int] = (128, 96), seed=0) -> Path:
     Parameters
     ----------
     path : str or Path
-        Destination; the suffix picks the format (``.png``, ``.jpg``).
+        Destination; ``.jpg``/``.jpeg``, ``.gif`` and ``.webp`` pick those formats,
+        any other suffix gets PNG bytes.
     size : (int, int)
         Width and height in pixels.
     seed : int
@@ -191,7 +196,8 @@ def make_image(path, size: tuple[int, int] = (128, 96), seed=0) -> Path:
     rgb = np.dstack(
         [gray, (gray * 0.9).astype(np.uint8), (gray * 0.8).astype(np.uint8)]
     )
-    Image.fromarray(rgb, "RGB").save(path)
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WEBP"}
+    Image.fromarray(rgb, "RGB").save(path, format=fmt.get(path.suffix.lower(), "PNG"))
     return path
 
 

@@ -131,6 +131,11 @@ def probe_media(path) -> MediaInfo:
         ``"could not decode <name>: <reason>"`` when no decoder accepts the file.
     """
     path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise _fail(path, "the file is empty")
+    except OSError as e:
+        raise _fail(path, e) from None
     size = _try_image(path)
     if size is not None:
         return MediaInfo("image", width=size[0], height=size[1])
