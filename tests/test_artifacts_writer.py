@@ -61,7 +61,7 @@ def simulated_predictions(tmp_path_factory):
     models = fill_model_defaults(EVERYTHING)
 
     def run(name, **kw):
-        out = engine.measure(MediaInput(name, **kw), models=models, transcription=None)
+        out = engine.measure(MediaInput(name, **kw), models=models, transcription={})
         return {"file": name, **out}
 
     return [

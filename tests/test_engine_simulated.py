@@ -36,6 +36,8 @@ KEY_ORDER = {
     "facemesh": ["emotions"],
 }  # fmt: skip
 
+NOTHING = object()
+
 TRANSCRIPT = (
     "Hello there, my name is Alice. I moved to New York with Bob Smith last year! "
     "How are you today? I am fine, thanks."
@@ -73,7 +75,9 @@ def files(tmp_path_factory):
     return out
 
 
-def measure(engine, item, models=None, transcription=None):
+def measure(engine, item, models=None, transcription=NOTHING):
+    if transcription is NOTHING:
+        transcription = {}
     return engine.measure(
         item, models=fill_model_defaults(models), transcription=transcription
     )
@@ -385,6 +389,15 @@ def test_prosody_window(engine, files):
     assert [p["time"]["begin"] for p in preds] == [0.0, 1.5, 3.0, 4.5]
     assert preds[-1]["time"]["end"] == 6.0
     assert all(p["text"] is None for p in preds)
+
+
+def test_transcription_null_ignores_the_transcript(engine, files):
+    item = MediaInput("talk.wav", files["wav"], transcript=files["txt"])
+    out = measure(engine, item, {"prosody": {}, "language": {}}, transcription=None)
+    assert list(out["models"]) == ["prosody"]
+    preds = out["models"]["prosody"]["grouped_predictions"][0]["predictions"]
+    assert all(p["text"] is None for p in preds)
+    assert out["models"]["prosody"]["metadata"] is None
 
 
 def test_transcript_below_confidence_threshold_fails_the_file(engine, files):

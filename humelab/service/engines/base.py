@@ -141,8 +141,9 @@ class Engine(abc.ABC):
             The echo form from :func:`fill_model_defaults`: all six model keys, each a
             configuration with defaults filled, or None when not requested.
         transcription : dict or None
-            Transcription settings (see :func:`fill_transcription_defaults`); None
-            means the defaults.
+            Transcription settings (see :func:`fill_transcription_defaults`; ``{}``
+            means the defaults). None means transcription is disabled (the
+            request's explicit ``"transcription": null``): no transcript is used.
 
         Returns
         -------

@@ -12,9 +12,10 @@ Scores are synthetic. They describe nothing about the person in the media; the
 service labels jobs run with this engine as simulated.
 
 Without a transcript (no ``.txt``/``.srt``/``.vtt`` of the same stem beside the
-file), audio and video get prosody with ``text`` null and ``metadata`` null, and no
-``language``/``ner`` entry at all: the simulated engine has no speech recogniser and
-will not invent words. With a transcript whose (simulated) confidence is below
+file, or transcription disabled with ``transcription=None``), audio and video get
+prosody with ``text`` null and ``metadata`` null, and no ``language``/``ner`` entry
+at all: the simulated engine has no speech recogniser and will not invent words.
+With a transcript whose (simulated) confidence is below
 ``transcription.confidence_threshold`` the file fails with Hume's message
 ``transcript confidence (0.9) below threshold value (0.95)``.
 """
@@ -50,7 +51,7 @@ class SimulatedEngine(Engine):
     >>> from humelab.service.engines import get_engine, MediaInput, fill_model_defaults
     >>> engine = get_engine("simulated")
     >>> out = engine.measure(MediaInput("0", text="Hello Paris."),
-    ...                      models=fill_model_defaults(None), transcription=None)
+    ...                      models=fill_model_defaults(None), transcription={})
     >>> out["file_type"], sorted(out["models"])
     ('text', ['language', 'ner'])
     """
@@ -63,6 +64,8 @@ class SimulatedEngine(Engine):
 
     def measure(self, item: MediaInput, *, models: dict, transcription: dict | None):
         models = {k: v for k, v in (models or {}).items() if v is not None}
+        if transcription is None:  # "transcription": null disables it
+            item = MediaInput(item.file, item.path, item.text, transcript=None)
         transcription = fill_transcription_defaults(transcription)
         if item.text is not None:
             return _Measure(item, models, transcription).text(item.text, item_text=True)
