@@ -556,6 +556,10 @@ class Client:
                     f"`{existing.id}` ({existing.status}); returning it. Pass "
                     "`resubmit=True` to run them again."
                 )
+                if callback:
+                    # No callback of ours will come for it; wait() polls at the cap.
+                    event = self._callback_receiver().event(existing.id)
+                    existing._callback_event = event
                 return existing
 
         receiver = self._callback_receiver() if callback else None

@@ -93,8 +93,9 @@ class Job:
         return self.id
 
     def __repr__(self) -> str:
-        status = self.status or "unknown"
-        return f"Job({self.id!r}, status={status!r})"
+        if self.status is None:
+            return f"Job({self.id!r})"
+        return f"Job({self.id!r}, status={self.status!r})"
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -385,7 +386,8 @@ class JobGroup(Sequence):
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
         for job in self.jobs:
-            counts[job.status or "unknown"] = counts.get(job.status or "unknown", 0) + 1
+            key = job.status or "not checked yet"
+            counts[key] = counts.get(key, 0) + 1
         states = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
         return f"JobGroup({len(self.jobs)} jobs; {states})"
 
@@ -611,8 +613,6 @@ def _update_bar(bar, jobs: list[Job], single: bool) -> None:
             total += t
     if known and total and bar.total != total:
         bar.total = total
-    if done != bar.n:
-        bar.n = done
     if single:
         status = jobs[0].status or "?"
     else:
@@ -622,7 +622,8 @@ def _update_bar(bar, jobs: list[Job], single: bool) -> None:
         if failed:
             status += f", {failed} failed"
     bar.set_postfix_str(status, refresh=False)
-    bar.refresh()
+    # update() (not refresh()) so tqdm's `delay` keeps quick jobs bar-free
+    bar.update(max(0, done - bar.n))
 
 
 def _raise_timeout(pending: list[Job], jobs: list[Job], timeout: float) -> None:

@@ -297,6 +297,13 @@ def test_progress_bar_is_drawn_and_closed(slow_service, tmp_path, capsys):
     assert "6/6" in err and "COMPLETED" in err
 
 
+def test_quick_jobs_draw_no_bar(client, capsys):
+    job = client.submit(text=["Quick."], models={"language": {}})
+    job.wait(timeout=30, progress=True)
+    assert job.status == "COMPLETED"
+    assert capsys.readouterr().err == ""
+
+
 def test_run_in_one_call(service, tmp_path):
     with _client(service, tmp_path / "d") as c:
         df = humelab.run(humelab.example_files("image"), models={"face": {}}, client=c)
