@@ -147,6 +147,14 @@ class Runner:
                 self.store.requeue(job_id)
                 log.info("resuming interrupted job %s", job_id)
             self._queue.put(job_id)
+        # At interpreter exit, stop before the worker pool refuses new work, so an
+        # unfinished job stays resumable instead of being marked FAILED.
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            try:
+                register(self._stop.set)
+            except RuntimeError:  # already shutting down
+                self._stop.set()
         self._thread = threading.Thread(
             target=self._dispatch, name="humelab-dispatcher", daemon=True
         )
