@@ -538,3 +538,34 @@ def test_cli_read_summarises(real_samples, capsys):
     bad = real_samples / "hume-python-sdk_fixtures/details-response-queued.json"
     assert main(["read", str(bad)]) == 1
     assert "job details body" in capsys.readouterr().err
+
+
+def _text_source(preds, model="language"):
+    group = {"id": "unknown", "predictions": preds}
+    models = {model: {"metadata": None, "grouped_predictions": [group]}}
+    return {
+        "source": {"type": "text"},
+        "results": {"predictions": [{"file": "0", "models": models}], "errors": []},
+    }
+
+
+@pytest.mark.parametrize("first", ["Sparkle", "Anger"])
+def test_names_outside_vocabulary_or_order_are_kept_as_given(first):
+    # Given lists whose names differ from prediction to prediction (and, once, a
+    # name outside the v0 vocabulary, keys in another order)
+    preds = [
+        {"emotions": [{"score": 0.5, "name": first}, {"name": "Joy", "score": 0.25}]},
+        {"emotions": [{"name": "Joy", "score": 0.75}], "sentiment": None},
+        {"emotions": [{"name": "Joy", "score": 0.125}, {"name": first, "score": 1.0}]},
+    ]
+    df = humelab.read_predictions([_text_source(preds)])
+    assert df["name"].tolist() == [first, "Joy", "Joy", "Joy", first]
+    assert df["score"].tolist() == [0.5, 0.25, 0.75, 0.125, 1.0]
+    assert df["segment"].tolist() == [0, 0, 1, 2, 2]
+    assert df["score"].dtype == np.float32
+
+
+def test_scores_that_are_not_float32_stay_float64():
+    preds = [{"emotions": [{"name": "Joy", "score": 0.1}]}]
+    df = humelab.read_predictions([_text_source(preds)])
+    assert df["score"].dtype == np.float64 and df["score"].tolist() == [0.1]

@@ -9,6 +9,7 @@ into numpy columns straight away.
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 from itertools import chain
 from operator import attrgetter
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import HumelabWarning, ReadError
-from ..schema import FAMILIES
+from ..schema import FAMILIES, VOCABULARY
 from ._frame import FrameBuilder, wide_from_builder
 from ._input import first_byte, is_json, is_zip, json_error, load_bytes
 
@@ -33,6 +34,13 @@ _ABSENT = msgspec.Raw()
 def _present(raw) -> bool:
     """Whether a raw field was given and is not null."""
     return len(raw) > 0 and memoryview(raw)[:4].tobytes() != b"null"
+
+
+_KNOWN_NAMES = tuple(
+    sorted(
+        {n for fams in VOCABULARY.values() for names in fams.values() for n in names}
+    )
+)
 
 
 class _Score(msgspec.Struct, gc=False):
@@ -57,27 +65,35 @@ class _Box(msgspec.Struct, gc=False):
     h: float | None = None
 
 
-class _Pred(msgspec.Struct, gc=False):
-    """One prediction of any model (fields a model lacks stay None)."""
+class _KnownScore(msgspec.Struct, gc=False):
+    """A score whose name is in the v0 vocabulary: decoded without a new string."""
 
-    frame: int | None = None
-    time: float | _Span | None = None
-    prob: float | None = None
-    box: _Box | None = None
-    text: str | None = None
-    position: _Position | None = None
-    confidence: float | None = None
-    speaker_confidence: float | None = None
-    entity: str | None = None
-    entity_confidence: float | None = None
-    support: float | None = None
-    uri: str | None = None
-    link_word: str | None = None
-    emotions: list[_Score] | None = None
-    facs: list[_Score] | None = None
-    descriptions: list[_Score] | None = None
-    sentiment: list[_Score] | None = None
-    toxicity: list[_Score] | None = None
+    name: Literal[_KNOWN_NAMES]  # type: ignore[valid-type]
+    score: float
+
+
+def _pred_type(score):
+    """One prediction of any model (fields a model lacks stay None)."""
+    scores = list[score] | None
+    fields = [
+        ("frame", int | None, None),
+        ("time", float | _Span | None, None),
+        ("prob", float | None, None),
+        ("box", _Box | None, None),
+        ("text", str | None, None),
+        ("position", _Position | None, None),
+        ("confidence", float | None, None),
+        ("speaker_confidence", float | None, None),
+        ("entity", str | None, None),
+        ("entity_confidence", float | None, None),
+        ("support", float | None, None),
+        ("uri", str | None, None),
+        ("link_word", str | None, None),
+    ] + [(fam, scores, None) for fam in FAMILIES]
+    return msgspec.defstruct("_Pred", fields, gc=False)
+
+
+_Pred = _pred_type(_Score)
 
 
 class _Group(msgspec.Struct, gc=False):
@@ -133,6 +149,8 @@ class _Envelope(msgspec.Struct, gc=False):
 
 _ENVELOPES = msgspec.json.Decoder(list[_Envelope])
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
+#: Fast decoder (known names, interned) and the general one it falls back to.
+_PREDS_KNOWN = msgspec.json.Decoder(list[_pred_type(_KnownScore)])
 _PREDS = msgspec.json.Decoder(list[_Pred])
 _NAME = attrgetter("name")
 _SCORE = attrgetter("score")
@@ -436,78 +454,88 @@ def _build(sources: list[_Envelope], builder: FrameBuilder, job_id) -> tuple[lis
     return failures, nfiles
 
 
-def _add_group(builder, templates, keys, raw, file_type):
-    if not _present(raw):
-        return
+def _decode_preds(raw, keys):
     try:
-        preds = _PREDS.decode(raw)
+        return _PREDS_KNOWN.decode(raw)
+    except msgspec.ValidationError:
+        pass  # a name outside the vocabulary, or a real shape error
+    try:
+        return _PREDS.decode(raw)
     except msgspec.ValidationError as exc:
         raise ReadError(
             f"The predictions of model `{keys[3]}`, group `{keys[4]}` in file "
             f"`{keys[2]}` of source `{keys[1]}` are not in the v0 shape: {exc}."
         ) from None
+
+
+def _add_group(builder, templates, keys, raw, file_type):
+    if not _present(raw):
+        return
+    preds = _decode_preds(raw, keys)
     n = len(preds)
     if n == 0:
         return
-    counts = np.zeros(n, dtype=np.int64)
-    lists = []
-    fam_parts = []
-    name_parts = []
     fam_coder = builder.coders["family"]
     name_coder = builder.coders["name"]
-    text_coder = builder.coders["text"]
-    frame = np.zeros(n, dtype=np.int64)
-    frame_mask = np.ones(n, dtype=bool)
-    begin = np.full(n, np.nan)
-    end = np.full(n, np.nan)
-    text = np.full(n, -1, dtype=np.int64)
-    has_frame = False
-    for i, p in enumerate(preds):
-        c = 0
-        for fam in FAMILIES:
-            lst = getattr(p, fam)
-            if lst:
-                key = (fam, tuple(map(_NAME, lst)))
-                codes = templates.get(key)
-                if codes is None:
-                    codes = templates[key] = (
-                        np.full(len(lst), fam_coder(fam), dtype=np.int32),
-                        np.array([name_coder(x) for x in key[1]], dtype=np.int32),
-                    )
-                fam_parts.append(codes[0])
-                name_parts.append(codes[1])
-                lists.append(lst)
-                c += len(lst)
-        counts[i] = c
-        if p.frame is not None:
-            frame[i] = p.frame
-            frame_mask[i] = False
-            has_frame = True
-        t = p.time
-        if t is not None:
-            if isinstance(t, _Span):
-                if t.begin is not None:
-                    begin[i] = t.begin
-                if t.end is not None:
-                    end[i] = t.end
-            else:
-                begin[i] = end[i] = t
-        if p.text is not None:
-            text[i] = text_coder(p.text)
+    # per family: which predictions have it and how many scores each
+    fams = []
+    counts = np.zeros(n, dtype=np.int64)
+    for fam in FAMILIES:
+        col = [getattr(p, fam) for p in preds]
+        if not any(col):
+            continue
+        lens = np.fromiter(map(_len_or_0, col), dtype=np.int64, count=n)
+        fams.append((fam, col, lens))
+        counts += lens
     total = int(counts.sum())
-    scores = np.fromiter(
-        map(_SCORE, chain.from_iterable(lists)), dtype=np.float64, count=total
+    scores = np.empty(total, dtype=np.float64)
+    fam_codes = np.empty(total, dtype=np.int32)
+    name_codes = np.empty(total, dtype=np.int32)
+    offset = np.cumsum(counts) - counts  # where each prediction's scores start
+    for fam, col, lens in fams:
+        lists = [lst for lst in col if lst]
+        m = int(lens.sum())
+        starts = offset[lens > 0]
+        offset = offset + lens
+        k = len(lists[0])
+        flat = list(chain.from_iterable(lists))
+        names = list(map(_NAME, flat))
+        template = names[:k]
+        if m == k * len(lists) and names == template * len(lists):
+            codes = templates.get((fam, tuple(template)))
+            if codes is None:
+                codes = templates[(fam, tuple(template))] = np.array(
+                    [name_coder(x) for x in template], dtype=np.int32
+                )
+            pos = (starts[:, None] + np.arange(k)).ravel()
+            name_codes[pos] = np.tile(codes, len(lists))
+        else:  # lists differ in their names: code name by name
+            sizes = lens[lens > 0]
+            pos = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(m)
+            name_codes[pos] = np.fromiter(map(name_coder, names), np.int32, count=m)
+        scores[pos] = np.fromiter(map(_SCORE, flat), dtype=np.float64, count=m)
+        fam_codes[pos] = fam_coder(fam)
+    frames = [p.frame for p in preds]
+    frame = None
+    if any(f is not None for f in frames):
+        mask = np.array([f is None for f in frames], dtype=bool)
+        frame = (
+            np.array([0 if f is None else f for f in frames], dtype=np.int64),
+            mask,
+        )
+    begin, end = _times([p.time for p in preds])
+    text_coder = builder.coders["text"]
+    texts = [p.text for p in preds]
+    text = (
+        np.fromiter(map(text_coder, texts), dtype=np.int64, count=n)
+        if any(t is not None for t in texts)
+        else None
     )
-    if fam_parts:
-        fam_codes = np.concatenate(fam_parts)
-        name_codes = np.concatenate(name_parts)
-    else:
-        fam_codes = name_codes = np.zeros(0, dtype=np.int32)
     meta = _meta(preds, file_type) if builder.keep_meta else None
     builder.add(
         keys,
         counts=counts,
-        frame=(frame, frame_mask) if has_frame else None,
+        frame=frame,
         begin=begin,
         end=end,
         text_codes=text,
@@ -516,6 +544,34 @@ def _add_group(builder, templates, keys, raw, file_type):
         scores=scores,
         meta=meta,
     )
+
+
+def _len_or_0(lst) -> int:
+    return len(lst) if lst else 0
+
+
+def _times(times):
+    """begin and end arrays from face times (floats) or spans."""
+    n = len(times)
+    first = next((t for t in times if t is not None), None)
+    if first is None:
+        return None, None
+    if all(type(t) is float for t in times):
+        arr = np.array(times, dtype=np.float64)
+        return arr, arr.copy()
+    begin = np.full(n, np.nan)
+    end = np.full(n, np.nan)
+    for i, t in enumerate(times):
+        if t is None:
+            continue
+        if isinstance(t, _Span):
+            if t.begin is not None:
+                begin[i] = t.begin
+            if t.end is not None:
+                end[i] = t.end
+        else:
+            begin[i] = end[i] = t
+    return begin, end
 
 
 def _meta(preds, file_type) -> dict:
