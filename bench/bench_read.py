@@ -173,7 +173,7 @@ PATH = sys.argv[1]
 
 
 def peak_memory(method: str, path: Path) -> float:
-    """Peak RSS of one method in a fresh interpreter, in MB, over the import baseline."""
+    """Peak RSS (MB) of one method in a fresh interpreter, over the import baseline."""
     code = (
         PRELUDE
         + METHODS.get(method, "")

@@ -9,9 +9,9 @@ into numpy columns straight away.
 from __future__ import annotations
 
 import warnings
-from typing import Literal
 from itertools import chain
 from operator import attrgetter
+from typing import Literal
 
 import msgspec
 import numpy as np
