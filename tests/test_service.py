@@ -484,3 +484,40 @@ def test_predictions_and_artifacts_read_to_same_frame(api, media):
     pd.testing.assert_series_equal(
         a["score"].astype("float64"), b["score"].astype("float64"), check_names=False
     )
+
+
+def test_serve_inside_running_event_loop_like_jupyter(tmp_path):
+    import asyncio
+    import signal
+
+    import requests
+
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+
+    async def notebook_cell():
+        # Jupyter runs cells inside a running asyncio loop in the main thread
+        with humelab.serve(data_dir=tmp_path, quiet=True) as server:
+            r = requests.get(
+                server.url + "/v0/batch/jobs",
+                headers={"X-Hume-Api-Key": server.api_key},
+                timeout=10,
+            )
+            return r.status_code, server
+
+    status, server = asyncio.run(notebook_cell())
+    assert status == 200 and not server.running
+    assert (
+        signal.getsignal(signal.SIGINT),
+        signal.getsignal(signal.SIGTERM),
+    ) == handlers
+    # the folder is released: a new service can use it at once
+    with humelab.serve(data_dir=tmp_path, quiet=True) as again:
+        assert again.running
+
+
+def test_start_message_labels_simulated_scores(tmp_path, capsys):
+    with humelab.serve(data_dir=tmp_path) as server:
+        out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert server.url in out and "engine: simulated" in out
+    assert "scores are simulated" in out and server.api_key not in out

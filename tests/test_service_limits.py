@@ -324,3 +324,29 @@ def test_stopped_job_fails_with_message_when_resume_off(tmp_path, tiny_media):
     finally:
         rx.httpd.shutdown()
         rx.httpd.server_close()
+
+
+def test_cli_serve_generated_key_and_sigterm(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "HUMELAB_API_KEY"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "humelab", "serve", "--port", "0",
+         "--data", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        banner = proc.stdout.readline()
+        key_line = proc.stdout.readline()
+        url = banner.split(" at ", 1)[1].split(" ", 1)[0]
+        key = key_line.split("API key for this run: ", 1)[1].split()[0]
+        import requests
+
+        r = requests.get(f"{url}/v0/batch/jobs", headers={"X-Hume-Api-Key": key})
+        assert r.status_code == 200 and r.json() == []
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        assert "stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
