@@ -95,7 +95,10 @@ def make_video(
     size: tuple[int, int] = (160, 120),
     audio: bool = True,
 ) -> Path:
-    """Write a short mp4 (H.264, yuv420p) of a bright blob moving over a dark field.
+    """Write a short mp4 (H.264, yuv420p) of a drawn face moving over a dark field.
+
+    The face (a light oval, 64% of the height tall, with eyes and a mouth that smiles
+    more over time) moves from the left edge to the right edge and bobs up and down.
 
     Parameters
     ----------
@@ -120,7 +123,6 @@ def make_video(
     path = Path(path)
     w, h = size
     nframes = int(round(seconds * fps))
-    yy, xx = np.mgrid[0:h, 0:w]
     with av.open(str(path), "w", format="mp4") as out:
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
@@ -131,12 +133,13 @@ def make_video(
             as_ = out.add_stream("aac", rate=16000)
             as_.layout = "mono"
         for i in range(nframes):
-            cx = w * (0.25 + 0.5 * i / max(nframes - 1, 1))
-            cy = h * (0.5 + 0.15 * np.sin(2 * np.pi * i / max(nframes, 1)))
-            r = min(w, h) * 0.18
-            blob = np.exp(-(((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)))
-            gray = (20 + 220 * blob).astype(np.uint8)
-            rgb = np.dstack([gray, gray, (gray * 0.8).astype(np.uint8)])
+            ry = 0.32 * h
+            rx = min(0.8 * ry, 0.24 * w)
+            cx = rx + 2 + (w - 2 * rx - 4) * i / max(nframes - 1, 1)
+            cy = h * 0.5 + (h * 0.5 - ry - 2) * np.sin(2 * np.pi * i / max(nframes, 1))
+            rgb = _draw_faces(
+                np.full((h, w), 40.0), [(cx, cy, rx, ry, i / max(nframes - 1, 1))]
+            )
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, fps)
@@ -163,8 +166,35 @@ def make_video(
     return path
 
 
+def _draw_faces(gray, faces):
+    """RGB uint8 image: ``gray`` background with light face ovals drawn on it.
+
+    ``faces`` holds ``(cx, cy, rx, ry, smile)``; smile in [0, 1] bends the mouth.
+    """
+    h, w = gray.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.dstack([gray * 0.8, gray * 0.9, gray * 1.3])
+    for cx, cy, rx, ry, smile in faces:
+        oval = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
+        rgb[oval] = (228, 190, 160)
+        for ex in (cx - 0.4 * rx, cx + 0.4 * rx):
+            eye = ((xx - ex) / (0.12 * rx)) ** 2 + (
+                (yy - cy + 0.25 * ry) / (0.1 * ry)
+            ) ** 2
+            rgb[eye <= 1] = (40, 30, 30)
+        u = (xx - cx) / (0.45 * rx)
+        curve = cy + 0.4 * ry - (smile - 0.5) * 0.25 * ry * (u**2 - 1)
+        mouth = (np.abs(u) <= 1) & (np.abs(yy - curve) <= max(1.0, 0.05 * ry))
+        rgb[mouth] = (150, 40, 40)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
 def make_image(path, size: tuple[int, int] = (128, 96), seed=0) -> Path:
-    """Write an image with one or two bright face-like ovals on a textured background.
+    """Write an image of drawn faces (light ovals with eyes and a mouth).
+
+    One face 70% of the height tall at the default size; images at least twice as
+    wide as tall get two faces when ``seed`` is odd. Placement, background texture
+    and smile come from ``seed``.
 
     Parameters
     ----------
@@ -174,7 +204,7 @@ def make_image(path, size: tuple[int, int] = (128, 96), seed=0) -> Path:
     size : (int, int)
         Width and height in pixels.
     seed : int
-        Seed of the background texture and oval placement.
+        Seed of the background texture, the placement and the smile.
 
     Returns
     -------
@@ -186,16 +216,17 @@ def make_image(path, size: tuple[int, int] = (128, 96), seed=0) -> Path:
     path = Path(path)
     rng = np.random.default_rng(seed)
     w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = rng.normal(40, 8, (h, w))
-    for _ in range(1 + seed % 2):
-        cx, cy = rng.uniform(0.25, 0.75) * w, rng.uniform(0.3, 0.7) * h
-        rx, ry = w * 0.12, h * 0.2
-        img += 180 * np.exp(-(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2))
-    gray = np.clip(img, 0, 255).astype(np.uint8)
-    rgb = np.dstack(
-        [gray, (gray * 0.9).astype(np.uint8), (gray * 0.8).astype(np.uint8)]
-    )
+    two = seed % 2 == 1 and w >= 2 * h
+    ry = 0.35 * h
+    rx = min(0.8 * ry, (0.22 if two else 0.45) * w)
+    slots = [0.25, 0.75] if two else [0.5]
+    faces = []
+    for slot in slots:
+        span = (w / len(slots)) / 2 - rx - 2
+        cx = slot * w + rng.uniform(-1, 1) * max(span, 0)
+        cy = h / 2 + rng.uniform(-1, 1) * max(h / 2 - ry - 2, 0)
+        faces.append((cx, cy, rx, ry, rng.uniform(0, 1)))
+    rgb = _draw_faces(rng.normal(45, 6, (h, w)), faces)
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WEBP"}
     Image.fromarray(rgb, "RGB").save(path, format=fmt.get(path.suffix.lower(), "PNG"))
     return path

@@ -465,20 +465,18 @@ def test_image(engine, files):
 
 
 def test_two_faces_identified(engine, tmp_path):
-    from PIL import Image
-
-    yy, xx = np.mgrid[0:120, 0:240]
-    img = 30 + 200 * np.exp(-(((xx - 60) / 28) ** 2 + ((yy - 60) / 35) ** 2))
-    img += 170 * np.exp(-(((xx - 180) / 26) ** 2 + ((yy - 55) / 33) ** 2))
-    path = tmp_path / "two.png"
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    path = make_image(tmp_path / "two.png", size=(256, 128), seed=1)
     out = measure(
         engine, MediaInput("two.png", path), {"face": {"identify_faces": True}}
     )
     groups = out["models"]["face"]["grouped_predictions"]
     assert [g["id"] for g in groups] == ["face_0", "face_1"]
-    centres = [g["predictions"][0]["box"]["x"] for g in groups]
-    assert centres[0] < 100 < centres[1]
+    boxes = [g["predictions"][0]["box"] for g in groups]
+    assert sorted(b["x"] + b["w"] / 2 < 128 for b in boxes) == [False, True]
+    assert all(60 <= b["w"] <= 110 and 80 <= b["h"] <= 110 for b in boxes)
+    out = measure(engine, MediaInput("two.png", path), {"face": {}})
+    (group,) = out["models"]["face"]["grouped_predictions"]
+    assert group["id"] == "unknown" and len(group["predictions"]) == 2
 
 
 def test_text_item(engine):

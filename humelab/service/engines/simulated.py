@@ -397,7 +397,7 @@ class _Measure:
             scale = info.width / pix.shape[1]
             for box, contrast in _blobs(pix):
                 x, y, w, h = (v * scale for v in box)
-                if max(w, h) < min_size:
+                if min(w, h) < min_size:
                     continue
                 prob = f32(1.0 - 10.0 ** (-(2.0 + 5.0 * contrast)))
                 if prob < thr:
@@ -502,31 +502,58 @@ def _blur(a, r):
     return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
 
 
+def _component(mask, iy, ix):
+    """The 4-connected region of ``mask`` holding (iy, ix), by repeated dilation."""
+    comp = np.zeros_like(mask)
+    comp[iy, ix] = True
+    while True:
+        grown = comp.copy()
+        grown[1:] |= comp[:-1]
+        grown[:-1] |= comp[1:]
+        grown[:, 1:] |= comp[:, :-1]
+        grown[:, :-1] |= comp[:, 1:]
+        grown &= mask
+        if grown.sum() == comp.sum():
+            return comp
+        comp = grown
+
+
 def _blobs(pix, max_faces=3):
-    """Bright blobs as face boxes ``((x, y, w, h), contrast)`` in ``pix`` pixels."""
+    """Bright blobs as face boxes ``((x, y, w, h), contrast)`` in ``pix`` pixels.
+
+    A blob is the connected region brighter than halfway between the background
+    (median) and its peak, after a light blur that fills small dark features (eyes,
+    mouth). Further blobs must be at least 60% as contrasted and 25% as large as the
+    first, and face-shaped (aspect between 0.4 and 2.5).
+    """
     h, w = pix.shape
-    a = _blur(pix.astype(np.float64), max(1, min(h, w) // 24))
+    a = _blur(pix.astype(np.float64), max(1, min(h, w) // 32))
     bg = float(np.median(a))
-    top = float(a.max())
     out = []
-    for _ in range(max_faces):
+    first = None
+    for _ in range(max_faces + 2):
         iy, ix = np.unravel_index(int(np.argmax(a)), a.shape)
         peak = float(a[iy, ix])
         contrast = (peak - bg) / 255.0
-        if contrast < 0.12 or (out and peak - bg < 0.6 * (top - bg)):
+        if contrast < 0.12 or (first and contrast < 0.6 * first[0]):
             break
-        level = bg + 0.2 * (peak - bg)
-        row, col = a[iy] > level, a[:, ix] > level
-        x0 = ix - int(np.argmin(row[ix::-1])) if not row[ix::-1].all() else 0
-        x1 = ix + int(np.argmin(row[ix:])) if not row[ix:].all() else w
-        y0 = iy - int(np.argmin(col[iy::-1])) if not col[iy::-1].all() else 0
-        y1 = iy + int(np.argmin(col[iy:])) if not col[iy:].all() else h
-        bw, bh = (x1 - x0) * 1.15, (y1 - y0) * 1.2
-        bx, by = max(0.0, (x0 + x1) / 2 - bw / 2), max(0.0, (y0 + y1) / 2 - bh / 2)
+        comp = _component(a > bg + 0.5 * (peak - bg), iy, ix)
+        rows, cols = np.flatnonzero(comp.any(axis=1)), np.flatnonzero(comp.any(axis=0))
+        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        a[comp] = bg  # remove it before looking for the next one
+        bw, bh = (x1 - x0) * 1.1, (y1 - y0) * 1.1
+        area = bw * bh
+        if first is None:
+            first = (contrast, area)
+        elif area < 0.25 * first[1] or not 0.4 <= bw / bh <= 2.5:
+            continue
+        bx = max(0.0, (x0 + x1) / 2 - bw / 2)
+        by = max(0.0, (y0 + y1) / 2 - bh / 2)
         bw, bh = min(bw, w - bx), min(bh, h - by)
         if bw >= 2 and bh >= 2:
             out.append(((bx, by, bw, bh), min(1.0, contrast)))
-        a[max(0, y0) : y1, max(0, x0) : x1] = bg
+        if len(out) == max_faces:
+            break
     return out
 
 
