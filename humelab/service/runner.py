@@ -168,9 +168,9 @@ class Runner:
         """Stop taking work; an unfinished job stays in the store and resumes later."""
         self._stop.set()
         self._queue.put(None)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         if self._thread is not None:
             self._thread.join(timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
         for t in self._callback_threads:
             t.join(0.5)
 
