@@ -521,3 +521,38 @@ def test_start_message_labels_simulated_scores(tmp_path, capsys):
     assert out.count("\n") == 1
     assert server.url in out and "engine: simulated" in out
     assert "scores are simulated" in out and server.api_key not in out
+
+
+def test_unreadable_upload_is_an_error_entry_not_a_failed_job(api, media):
+    files = [
+        ("file", ("broken.mp4", b"\x00\x01 definitely not a video" * 20)),
+        ("file", ("face.png", media["png"].read_bytes())),
+    ]
+    job = api.wait(api.submit(files=files))
+    assert job["state"]["status"] == "COMPLETED"
+    assert job["state"]["num_errors"] == 1 and job["state"]["num_predictions"] == 1
+    broken, ok = api.predictions(job["job_id"])
+    assert broken["results"]["predictions"] == []
+    [err] = broken["results"]["errors"]
+    assert err["file"] == "broken.mp4" and err["message"]
+    assert ok["results"]["predictions"][0]["file"] == "face.png"
+
+
+def test_concurrent_submissions_all_complete_in_order(api):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def submit(i):
+        return api.submit(json={"text": [f"item {i}"], "models": {"language": {}}})
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(submit, range(16)))
+    assert len(set(ids)) == 16
+    jobs = [api.wait(j) for j in ids]
+    assert all(j["state"]["status"] == "COMPLETED" for j in jobs)
+    # jobs run one after another in creation order
+    listed = api.get(
+        "/v0/batch/jobs", params={"limit": 10_000, "direction": "asc"}
+    ).json()
+    mine = [j for j in listed if j["job_id"] in set(ids)]
+    started = [j["state"]["started_timestamp_ms"] for j in mine]
+    assert len(mine) == 16 and started == sorted(started)
