@@ -172,7 +172,7 @@ class Server:
 
 
 def _banner(server: Server) -> str:
-    label = "scores are simulated" if server.simulated else "scores from the engine"
+    label = "scores are simulated" if server.simulated else "measured scores"
     return (
         f"humelab Batch service at {server.url} | engine: {server.engine} ({label}) | "
         f"data: {server.data_dir}"
