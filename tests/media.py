@@ -48,7 +48,7 @@ def speech_signal(
             if dur < 0.1:
                 break
             f0 = rng.uniform(110, 220)
-            m = (t >= pos) & (t < pos + dur)
+            m = slice(*np.searchsorted(t, [pos, pos + dur]))  # pos <= t < pos + dur
             tt = t[m] - pos
             env = np.sin(np.pi * tt / dur) ** 0.5
             # A pitch with harmonics, amplitude modulated at syllable rate (~4 Hz).

@@ -382,6 +382,28 @@ def test_vtt_voices_give_speaker_groups(engine, files):
     }
 
 
+def test_speakers_from_audio(engine, tmp_path):
+    # Given speech-like bursts at different pitches and an untimed transcript
+    wav = make_wav(tmp_path / "s.wav", 6.0)
+    txt = make_text_file(tmp_path / "s.txt", "One two three four five six seven eight.")
+    item = MediaInput("s.wav", wav, transcript=txt)
+    models = {"prosody": {}, "language": {"granularity": "conversational_turn"}}
+    # Without speaker identification: one unknown group, one turn
+    out = measure(engine, item, models)
+    lang = out["models"]["language"]["grouped_predictions"]
+    assert [g["id"] for g in lang] == ["unknown"] and len(lang[0]["predictions"]) == 1
+    # With transcription.identify_speakers: the pitch splits the voices
+    out = measure(engine, item, models, {"identify_speakers": True})
+    lang = out["models"]["language"]["grouped_predictions"]
+    pros = out["models"]["prosody"]["grouped_predictions"]
+    assert [g["id"] for g in lang] == [g["id"] for g in pros] == ["spk_0", "spk_1"]
+    turns = sorted(
+        (p["position"]["begin"], g["id"]) for g in lang for p in g["predictions"]
+    )
+    assert len(turns) >= 2
+    assert all(a[1] != b[1] for a, b in zip(turns, turns[1:], strict=False))
+
+
 def test_prosody_window(engine, files):
     models = {"prosody": {"window": {"length": 2.0, "step": 1.5}}}
     out = measure(engine, MediaInput("talk.wav", files["wav"]), models)
