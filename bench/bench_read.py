@@ -12,8 +12,10 @@ Hume's output. Then, on that same file and in one run, it times
 * ``json_normalize`` (json.load, then ``pandas.json_normalize`` per family),
 * ``read_predictions`` (``shape="long"``),
 
-and measures each one's peak memory in a fresh interpreter (``ru_maxrss`` after the
-method minus ``ru_maxrss`` of an interpreter that imported the same libraries), and
+and measures each one's peak memory in a fresh interpreter (``VmHWM`` of
+``/proc/self/status`` after the method, minus that of an interpreter that imported the
+same libraries; ``ru_maxrss`` is not used because a child started by ``fork`` + ``exec``
+inherits the parent's high-water mark, which would hide the method's own), and
 the long frame's bytes per score (``df.memory_usage(deep=True).sum() / len(df)``).
 Figures are machine-dependent; compare the ratios, which are taken within one run.
 """
@@ -177,7 +179,7 @@ def peak_memory(method: str, path: Path) -> float:
     code = (
         PRELUDE
         + METHODS.get(method, "")
-        + ("\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        + "\nprint([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)],
@@ -185,7 +187,7 @@ def peak_memory(method: str, path: Path) -> float:
         text=True,
         check=True,
     )
-    return int(out.stdout.split()[-1]) / 1024  # Linux: kilobytes
+    return int(out.stdout.split()[-2]) / 1024  # "VmHWM:  123456 kB"
 
 
 def time_method(method: str, path: Path, repeat: int) -> float:

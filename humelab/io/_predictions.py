@@ -412,9 +412,11 @@ def _failures(env: _Envelope):
     if env.results is None:
         yield None, env.error or "the source has no results and no error message"
         return
-    if env.error:
+    errors = env.results.errors or ()
+    # a source-level error that repeats a file's message adds nothing: report once
+    if env.error and env.error not in {e.message for e in errors}:
         yield None, env.error
-    for err in env.results.errors or ():
+    for err in errors:
         yield err.file, err.message or "no message"
 
 
