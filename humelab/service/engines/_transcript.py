@@ -174,7 +174,8 @@ def timed_words(cues: list[Cue], segments: list[tuple[float, float]], duration: 
     transcript : str
         The cue texts joined with single spaces (positions refer to it).
     words : list of Word
-        With times, utterance index and speaker label index (``speakers`` order).
+        With times, utterance index (the cue, or the speech segment in
+        ``segments``) and speaker label index (``speakers`` order).
     speakers : list of str
         Speaker labels from ``<v Name>`` tags, in order of appearance (may be empty).
     """
@@ -219,14 +220,10 @@ def timed_words(cues: list[Cue], segments: list[tuple[float, float]], duration: 
         pos += len(w.text) + 1
         j = next((k for k, bound in enumerate(bounds) if mid <= bound), len(segs) - 1)
         buckets[j].append(w)
-    n = 0
-    for (b, e), ws in zip(segs, buckets, strict=True):
-        if not ws:
-            continue
+    for n, ((b, e), ws) in enumerate(zip(segs, buckets, strict=True)):
         _spread(ws, b, e)
         for w in ws:
-            w.utterance = n
-        n += 1
+            w.utterance = n  # index of the speech segment
     return transcript, words, speakers
 
 

@@ -31,7 +31,13 @@ from ...schema import VOCABULARY
 from .. import media
 from . import _transcript as tr
 from ._scores import as_entries, f16_short, f32, f32_short, score_matrix, seed_of
-from .base import Engine, EngineError, MediaInput, fill_transcription_defaults
+from .base import (
+    Engine,
+    EngineError,
+    MediaInput,
+    fill_model_defaults,
+    fill_transcription_defaults,
+)
 
 __all__ = ["SimulatedEngine"]
 
@@ -63,18 +69,20 @@ class SimulatedEngine(Engine):
         pass
 
     def measure(self, item: MediaInput, *, models: dict, transcription: dict | None):
-        models = {k: v for k, v in (models or {}).items() if v is not None}
+        # Accept the echo form or a bare request: fill (and check) every option.
+        given = {k: v for k, v in (models or {}).items() if v is not None}
+        models = {k: v for k, v in fill_model_defaults(given).items() if v is not None}
         if transcription is None:  # "transcription": null disables it
             item = MediaInput(item.file, item.path, item.text, transcript=None)
         transcription = fill_transcription_defaults(transcription)
         if item.text is not None:
-            return _Measure(item, models, transcription).text(item.text, item_text=True)
+            return _Measure(item, models, transcription).text(item.text)
         if item.path is None:
             raise EngineError(f"could not decode {item.file}: no path and no text")
         info = media.probe_media(item.path)
         m = _Measure(item, models, transcription)
         if info.kind == "text":
-            return m.text(media.read_text(item.path), item_text=True)
+            return m.text(media.read_text(item.path))
         return m.media(info)
 
 
@@ -124,7 +132,7 @@ class _Measure:
 
     # -- text items -------------------------------------------------------------
 
-    def text(self, text, *, item_text):
+    def text(self, text):
         out = {}
         words = tr.text_words(text)
         if "language" in self.models:
