@@ -633,3 +633,62 @@ def test_hume_sdk_types_accept_every_model(engine, files):
     assert models.facemesh.grouped_predictions[0].predictions[0].emotions
     ner = parsed.results.predictions[2 - 1].models.ner
     assert ner.grouped_predictions[0].predictions[0].uri.startswith("https://")
+
+
+# -- transcripts -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "a.srt",
+            "\ufeff1\r\n00:00:01,500 --> 00:00:03,250\r\nHello\r\nworld.\r\n\r\n"
+            "2\r\n01:00:00,000 --> 01:00:01,000\r\n<b>Late</b> line\r\n",
+            [("Hello world.", 1.5, 3.25, None), ("Late line", 3600.0, 3601.0, None)],
+        ),
+        (
+            "b.vtt",
+            "WEBVTT - title\nKind: captions\n\nSTYLE\n::cue { color: red }\n\n"
+            "intro\n00:00:02.000 --> 00:00:04.000 align:start position:10%\n"
+            "<v.loud Dr Who>Run!\n\n00:00.5 --> 00:01.0\nFirst.\n\n"
+            "00:09.000 --> broken\nskipped\n",
+            [("First.", 0.5, 1.0, None), ("Run!", 2.0, 4.0, "Dr Who")],
+        ),
+        ("c.txt", "  Plain\n\ntext   here. ", [("Plain text here.", None, None, None)]),
+        (
+            "d.srt",
+            "no cues at all\njust words",
+            [("no cues at all just words",) + (None,) * 3],
+        ),
+    ],
+)
+def test_parse_transcript(tmp_path, name, content, expected):
+    from humelab.service.engines._transcript import parse_transcript
+
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    cues = parse_transcript(path)
+    assert [(c.text, c.begin, c.end, c.speaker) for c in cues] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "entities"),
+    [
+        ("The Eiffel Tower is in Paris.", ["Eiffel Tower", "Paris"]),
+        ("Yesterday I'm sure I saw Maria.", ["Maria"]),
+        (
+            "Hi Tom, meet Dr. Smith; he knows (London).",
+            ["Tom", "Dr. Smith", "London"],
+        ),
+        ("nothing here at all", []),
+        ("Apple. Banana!", []),
+    ],
+)
+def test_entities(text, entities):
+    from humelab.service.engines._transcript import entities as find
+    from humelab.service.engines._transcript import text_words
+
+    found = find(text_words(text), text)
+    assert [u.text for u in found] == entities
+    assert all(text[u.begin : u.end] == u.text for u in found)

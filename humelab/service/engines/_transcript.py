@@ -29,6 +29,19 @@ _TIME = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})")
 _TAG = re.compile(r"<[^>]*>")
 _VOICE = re.compile(r"<v(?:\.[^ >]*)?\s+([^>]+)>")
 _SENTENCE_END = (".", "!", "?", "…")
+#: Abbreviations whose period ends neither a sentence nor a name.
+_ABBREVIATIONS = frozenset(
+    "Dr. Mr. Mrs. Ms. Mx. Prof. St. Mt. Jr. Sr. Gen. Col. Capt. Lt. Sgt. vs. e.g. "
+    "i.e. etc.".split()
+)
+
+
+def _ends_sentence(token: str) -> bool:
+    return token not in _ABBREVIATIONS and token.rstrip("\"')]”’").endswith(
+        _SENTENCE_END
+    )
+
+
 _STRIP = ".,!?;:\"'()[]{}«»“”‘’…"
 #: Capitalised words that start sentences but are not names (never lead an entity).
 _NOT_NAMES = frozenset(
@@ -263,7 +276,7 @@ def units(words: list[Word], source: str, granularity: str, *, text_item=False):
     out, run = [], [words[0]]
     for prev, w in zip(words, words[1:], strict=False):
         if granularity == "sentence":
-            brk = prev.text.endswith(_SENTENCE_END) or w.speaker != prev.speaker
+            brk = _ends_sentence(prev.text) or w.speaker != prev.speaker
         elif granularity == "utterance":
             brk = w.utterance != prev.utterance
         else:  # conversational_turn
@@ -318,9 +331,9 @@ def entities(words: list[Word], source: str) -> list[Unit]:
         else:
             flush(run)
             run = []
-        if w.text.rstrip("\"')]”’").endswith((",", ";", ":") + _SENTENCE_END):
+        if _ends_sentence(w.text) or w.text.rstrip("\"')]”’").endswith((",", ";", ":")):
             flush(run)
             run = []
-        sentence_start = w.text.rstrip("\"')]”’").endswith(_SENTENCE_END)
+        sentence_start = _ends_sentence(w.text)
     flush(run)
     return out
