@@ -556,3 +556,15 @@ def test_concurrent_submissions_all_complete_in_order(api):
     mine = [j for j in listed if j["job_id"] in set(ids)]
     started = [j["state"]["started_timestamp_ms"] for j in mine]
     assert len(mine) == 16 and started == sorted(started)
+
+
+def test_archive_without_extension_is_sniffed(api, static_server, media):
+    base, folder = static_server
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.png", media["png"].read_bytes())
+        zf.writestr("b.png", media["png2"].read_bytes())
+    (folder / "bundle").write_bytes(buf.getvalue())
+    job = api.wait(api.submit(json={"urls": [f"{base}/bundle?id=3"]}))
+    preds = api.predictions(job["job_id"])[0]["results"]["predictions"]
+    assert [p["file"] for p in preds] == ["a.png", "b.png"]

@@ -16,6 +16,7 @@ import os
 import shutil
 import threading
 import uuid
+import zipfile
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -230,7 +231,7 @@ def create_app(
                 )
             for up in uploads:
                 name = safe_filename(up.filename)
-                if is_archive(name) and name.lower().endswith(".zip"):
+                if is_archive(name, up.path) and zipfile.is_zipfile(up.path):
                     check_zip_upload(up.path, name, limits)
             echo["files"] = [
                 {

@@ -423,10 +423,33 @@ class ArchiveError(Exception):
     """An archive was refused as a whole (over a cap, unreadable)."""
 
 
-def is_archive(name: str) -> bool:
-    """Whether ``name`` ends like a supported archive."""
+def is_archive(name: str, path: Path | None = None) -> bool:
+    """Whether ``name`` ends like a supported archive.
+
+    With ``path``, a file whose name has no known media, transcript or archive
+    ending (a URL like ``.../download?id=3``) is also sniffed for zip or tar content.
+    """
     low = name.lower()
-    return any(low.endswith(s) for s in ARCHIVE_SUFFIXES)
+    if any(low.endswith(s) for s in ARCHIVE_SUFFIXES):
+        return True
+    if path is None:
+        return False
+    suffix = PurePosixPath(low).suffix
+    if suffix in _MEDIA_SUFFIXES or suffix in TRANSCRIPT_SUFFIXES:
+        return False
+    try:
+        return zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
+    except (OSError, EOFError, tarfile.TarError):
+        return False
+
+
+def archive_kind(name: str, path: Path) -> str:
+    """``"zip"`` or ``"tar"`` for an archive (by name, else by content)."""
+    if name.lower().endswith(".zip"):
+        return "zip"
+    if any(name.lower().endswith(s) for s in ARCHIVE_SUFFIXES):
+        return "tar"
+    return "zip" if zipfile.is_zipfile(path) else "tar"
 
 
 def _member_path(name: str) -> tuple[str | None, str | None]:
@@ -565,9 +588,8 @@ def expand_archive(
         target.parent.mkdir(parents=True, exist_ok=True)
         return rel, target
 
-    low = name.lower()
     try:
-        if low.endswith(".zip"):
+        if archive_kind(name, path) == "zip":
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
                     if info.is_dir():

@@ -274,7 +274,7 @@ class Runner:
                         f"the uploaded file `{name}` is no longer stored on the "
                         "service; resubmit it."
                     )
-            if is_archive(name):
+            if is_archive(name, path):
                 members, errors = expand_archive(path, d / "x", self.limits, name=name)
                 src["errors"].extend(errors)
                 files = members
