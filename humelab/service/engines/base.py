@@ -252,7 +252,7 @@ def validate_models(models) -> None:
     Examples
     --------
     >>> validate_models({"face": {"prob_threshold": 0.5}, "prosody": {}})
-    >>> validate_models({"voice": {}})
+    >>> validate_models({"voice": {}})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     humelab.errors.InputError: `models.voice` is not a model...
