@@ -162,9 +162,15 @@ def _jobs(args) -> int:
     # Reads the ledger only: no service is started or contacted.
     data_dir = default_data_dir(args.data_dir)
     url = args.url or os.environ.get("HUMELAB_URL")
-    service = url.rstrip("/") if url else f"embedded:{data_dir / 'service'}"
     ledger = Ledger(data_dir / "ledger.sqlite3")
-    df = _ledger_frame(ledger.rows(None if args.all else service))
+    rows = ledger.rows()
+    if not args.all:
+        if url:
+            rows = [r for r in rows if r["service"] == url.rstrip("/")]
+        else:  # the embedded services of this data folder (service, service-2, ...)
+            prefix = f"embedded:{data_dir / 'service'}"
+            rows = [r for r in rows if r["service"].startswith(prefix)]
+    df = _ledger_frame(rows)
     if df.empty:
         print("No jobs in the ledger yet; submit one with `humelab submit PATHS...`.")
         return 0

@@ -61,28 +61,55 @@ def _say(message: str) -> None:
 
 
 def _embedded_server(data_dir: Path):
-    """The in-process service keeping its jobs in ``data_dir`` (started once)."""
+    """The in-process service of the data folder ``data_dir`` (started once).
+
+    Its jobs live in ``data_dir/service``; when another process (another kernel)
+    holds that folder, the next free ``service-2`` ... ``service-9`` is used.
+    """
     with _EMBEDDED_LOCK:
         server = _EMBEDDED.get(data_dir)
         if server is not None:
             return server
         try:
             from .service import serve
+            from .service.store import DataDirBusy
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise InputError(
                 "No `base_url` was given and HUMELAB_URL is not set, so humelab would "
                 f"start its local Batch service, but it is not installed ({exc}). "
                 'Install it with `pip install "humelab[service]"`, or pass `base_url`.'
             ) from exc
-        server = serve(
-            host="127.0.0.1", port=0, data_dir=data_dir, engine="simulated", quiet=True
-        )
+        for slot in range(1, 10):
+            folder = data_dir / ("service" if slot == 1 else f"service-{slot}")
+            try:
+                server = serve(
+                    host="127.0.0.1",
+                    port=0,
+                    data_dir=folder,
+                    engine="simulated",
+                    quiet=True,
+                )
+                break
+            except DataDirBusy:
+                continue
+        else:
+            raise InputError(
+                f"Nine local services (other kernels or processes) already use "
+                f"{data_dir}. Stop some, point this client at one with `base_url=` / "
+                "HUMELAB_URL, or pass another `data_dir=`."
+            )
         _EMBEDDED[data_dir] = server
         atexit.register(_stop_embedded, data_dir)
+        busy = (
+            f" ({data_dir / 'service'} is in use by another process, e.g. another "
+            "kernel)"
+            if slot > 1
+            else ""
+        )
         _say(
             f"started the local Batch service at {server.url} (engine "
-            f"`{getattr(server, 'engine', 'simulated')}`: its scores are simulated, "
-            f"not measurements); jobs are kept in {data_dir}."
+            f"`{server.engine}`: its scores are simulated, not measurements); jobs "
+            f"are kept in {folder}{busy}."
         )
         return server
 
@@ -222,10 +249,10 @@ class Client:
         api_key = api_key or os.environ.get("HUMELAB_API_KEY") or None
         self.embedded = base_url is None
         if self.embedded:
-            server = _embedded_server(self.data_dir / "service")
+            server = _embedded_server(self.data_dir)
             base_url = server.url
-            api_key = api_key or getattr(server, "api_key", None)
-            self.service = f"embedded:{self.data_dir / 'service'}"
+            api_key = api_key or server.api_key
+            self.service = f"embedded:{server.data_dir}"
         else:
             self.service = base_url.rstrip("/")
         self.base_url = base_url.rstrip("/")
@@ -272,8 +299,8 @@ class Client:
     @property
     def engine(self) -> str | None:
         """The embedded service's engine, or None for a remote service."""
-        server = _EMBEDDED.get(self.data_dir / "service") if self.embedded else None
-        return getattr(server, "engine", "simulated") if server else None
+        server = _EMBEDDED.get(self.data_dir) if self.embedded else None
+        return server.engine if server is not None else None
 
     def __repr__(self) -> str:
         key = "***" if self.__api_key else None

@@ -228,4 +228,68 @@ def test_embedded_service_starts_once_and_says_so(tmp_path, monkeypatch, capfd):
         b.close()
         from humelab.client import _stop_embedded
 
-        _stop_embedded(tmp_path / "service")
+        _stop_embedded(tmp_path)
+
+
+def test_embedded_jobs_survive_a_restart(tmp_path, monkeypatch, capfd):
+    from humelab.client import _stop_embedded
+
+    monkeypatch.delenv("HUMELAB_URL", raising=False)
+    monkeypatch.delenv("HUMELAB_API_KEY", raising=False)
+    # Given a job run by the embedded service, then the "kernel" stops
+    with humelab.Client(data_dir=tmp_path) as first:
+        job = first.submit(text=["Survive."], models={"language": {}}).wait()
+        old_url = first.base_url
+    _stop_embedded(tmp_path)
+    # When a new embedded service starts on the same data folder (new port)
+    try:
+        with humelab.Client(data_dir=tmp_path) as again:
+            assert again.base_url != old_url
+            # Then the ledger and the job are still there
+            assert list(again.jobs()["job_id"]) == [job.id]
+            back = again.job(job.id)
+            assert back.status == "COMPLETED"
+            assert back.frame()["text"].astype(str).str.contains("Survive").any()
+    finally:
+        _stop_embedded(tmp_path)
+
+
+def test_second_process_on_the_same_data_folder(tmp_path, monkeypatch, capfd):
+    import subprocess
+    import sys
+
+    from humelab.client import _stop_embedded
+
+    monkeypatch.delenv("HUMELAB_URL", raising=False)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "HUMELAB_URL"}
+    env["HUMELAB_DATA_DIR"] = str(tmp_path)
+    # Given another process (another kernel) holding the folder's embedded service
+    other = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import humelab, time; humelab.Client(); print('up', flush=True); "
+            "time.sleep(60)",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert other.stdout.readline().strip() == "up"
+        # When this process starts its own embedded service there
+        with humelab.Client(data_dir=tmp_path) as c:
+            line = [
+                ln for ln in capfd.readouterr().err.splitlines() if "started" in ln
+            ][0]
+            # Then it uses the next free folder and says why
+            assert str(tmp_path / "service-2") in line
+            assert "in use by another process" in line
+            assert c.submit(text=["Two."], models={"language": {}}).wait().status == (
+                "COMPLETED"
+            )
+    finally:
+        other.kill()
+        other.wait()
+        _stop_embedded(tmp_path)
