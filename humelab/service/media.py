@@ -246,12 +246,39 @@ def read_text(path) -> str:
         raise _fail(path, e) from None
 
 
-def _resample(x: np.ndarray, sr: int, target: int) -> np.ndarray:
-    if sr == target or len(x) == 0:
-        return x.astype(np.float32, copy=False)
-    n = int(round(len(x) * target / sr))
-    t_new = np.arange(n) * (sr / target)
-    return np.interp(t_new, np.arange(len(x)), x).astype(np.float32)
+def _read_soundfile(path, info, target: int) -> np.ndarray:
+    """Mono float32 at ``target`` Hz, read block by block (linear interpolation).
+
+    Only the mono output is ever whole in memory, so an hour of 44.1 kHz stereo
+    costs the 230 MB of its 16 kHz mono, not 1.3 GB.
+    """
+    import soundfile as sf
+
+    rate, n_in = info.samplerate, info.frames
+    n_out = int(round(n_in * target / rate))
+    out = np.empty(n_out, dtype=np.float32)
+    step = rate / target  # input samples per output sample
+    done = 0  # output samples written
+    offset = 0  # input index of the block's first sample
+    carry = None  # last input sample of the previous block
+    for block in sf.blocks(
+        str(path), blocksize=1 << 18, dtype="float32", always_2d=True
+    ):
+        mono = block.mean(axis=1)
+        base = offset
+        if carry is not None:
+            mono, base = np.concatenate(([carry], mono)), offset - 1
+        last = base + len(mono) - 1  # last input index available
+        k_end = min(n_out, int(np.floor(last / step)) + 1)
+        if k_end > done:
+            pos = np.arange(done, k_end) * step - base
+            out[done:k_end] = np.interp(pos, np.arange(len(mono)), mono)
+            done = k_end
+        carry = mono[-1]
+        offset += len(block)
+    if done < n_out:  # the last few outputs sit past the final input sample
+        out[done:] = carry if carry is not None else 0.0
+    return out
 
 
 def read_audio(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -276,12 +303,10 @@ def read_audio(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     EngineError
         When no decoder can read an audio track.
     """
-    import soundfile as sf
-
-    if _try_soundfile(path) is not None:
+    info = _try_soundfile(path)
+    if info is not None:
         try:
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-            return _resample(data.mean(axis=1), rate, sr)
+            return _read_soundfile(path, info, sr)
         except Exception as e:
             raise _fail(path, e) from None
     import av

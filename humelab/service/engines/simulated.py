@@ -468,8 +468,11 @@ def _speech(x):
     n = len(x) // hop
     if n == 0:
         return [], [], np.zeros(0)
-    frames = x[: n * hop].reshape(n, hop).astype(np.float64)
-    rms = np.sqrt((frames**2).mean(axis=1))
+    frames = x[: n * hop].reshape(n, hop)  # a view: no copy of an hour of audio
+    rms = np.empty(n)
+    for i in range(0, n, 50_000):
+        chunk = frames[i : i + 50_000].astype(np.float64)
+        rms[i : i + 50_000] = np.sqrt((chunk * chunk).mean(axis=1))
     noise, peak = np.percentile(rms, 10), np.percentile(rms, 99)
     thr = max(noise * 3.0, peak * 0.1, 1e-3)
     active = rms > thr
