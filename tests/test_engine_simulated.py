@@ -123,6 +123,8 @@ def test_get_engine_unknown_lists_available():
         get_engine("nope")
     engine = get_engine("simulated")
     assert engine.simulated is True and engine.name == "simulated"
+    with pytest.raises(InputError, match="takes no options.*`speed`"):
+        get_engine("simulated", speed=2)
 
 
 def test_fill_model_defaults_omitted_gives_all_six():

@@ -33,7 +33,12 @@ __all__ = [
 def _simulated(**options):
     from .simulated import SimulatedEngine
 
-    return SimulatedEngine(**options)
+    if options:
+        raise InputError(
+            f"The `simulated` engine takes no options; got "
+            f"{', '.join(f'`{k}`' for k in sorted(options))}. Remove them."
+        )
+    return SimulatedEngine()
 
 
 #: Engine factories by name.
