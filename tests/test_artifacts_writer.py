@@ -213,6 +213,29 @@ def test_csv_cells(simulated_predictions):
     assert mesh[0][0] == "Id" and len(mesh[0]) == 49 and mesh[1][0] == "unknown"
 
 
+def test_member_paths_cannot_escape():
+    pred = {"emotions": [{"name": "Joy", "score": 0.5}]}
+    group = {"id": "unknown", "predictions": [pred]}
+    entry = {"metadata": None, "grouped_predictions": [group]}
+    predictions = [
+        {
+            "source": {"type": "file", "filename": "../evil.zip", "md5sum": "x"},
+            "results": {
+                "predictions": [
+                    {"file": "../../etc/x.png", "models": {"facemesh": entry}},
+                    {"file": "a\\..\\b.png", "models": {"facemesh": entry}},
+                ],
+                "errors": [],
+            },
+        }
+    ]
+    names = zipfile.ZipFile(io.BytesIO(zip_bytes(predictions))).namelist()
+    assert names == [
+        "file-0-.._evil.zip/csv/etc/x.png/facemesh.csv",
+        "file-0-.._evil.zip/csv/a/b.png/facemesh.csv",
+    ]
+
+
 def test_writes_to_path_and_skips_empty(tmp_path):
     predictions = [
         {

@@ -20,7 +20,8 @@ Within a source, entries are written in reverse order of the prediction's models
 :mod:`humelab.schema`; burst, ner and facemesh follow the same pattern (``Id``,
 metadata, then score columns).
 Sources that failed as a whole (no ``results``) and files without predictions for
-a model write nothing.
+a model write nothing. ``..``, ``.`` and empty segments of ``prediction.file`` are
+dropped so no entry can escape its folder when the zip is extracted.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ def artifact_prefix(source: dict, index: int) -> str:
         name = source.get("filename") or "file"
     name = name.replace("/", "_").replace("\\", "_") or kind
     return f"{kind}-{index}-{name}"
+
+
+def _safe_member(file: str) -> str:
+    """``prediction.file`` as a zip path that cannot escape its folder."""
+    parts = [p for p in file.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return "/".join(parts) or "file"
 
 
 def _get(pred: dict, dotted: str, group: str):
@@ -198,7 +205,7 @@ def write_artifacts(predictions: list, dest: str | Path | IO[bytes]) -> None:
                 continue
             prefix = artifact_prefix(element.get("source") or {}, index)
             for pred in results.get("predictions") or []:
-                file = str(pred.get("file"))
+                file = _safe_member(str(pred.get("file")))
                 models = pred.get("models") or {}
                 for model in reversed(list(models)):
                     entry = models[model]
