@@ -430,6 +430,12 @@ def test_transcript_below_confidence_threshold_fails_the_file(engine, files):
         measure(engine, item, {"language": {}}, {"confidence_threshold": 1.0})
 
 
+def test_missing_transcript_file_fails_the_file(engine, files, tmp_path):
+    item = MediaInput("talk.wav", files["wav"], transcript=tmp_path / "gone.txt")
+    with pytest.raises(EngineError, match=r"could not read transcript gone\.txt"):
+        measure(engine, item, {"language": {}})
+
+
 def test_video_all_models(engine, files):
     models = {
         "face": {"facs": {}, "descriptions": {}, "identify_faces": True},

@@ -256,7 +256,11 @@ class _Measure:
         if self.item.transcript is not None and (
             {"prosody", "language", "ner"} & set(self.models)
         ):
-            cues = tr.parse_transcript(self.item.transcript)
+            try:
+                cues = tr.parse_transcript(self.item.transcript)
+            except OSError as e:
+                name = Path(self.item.transcript).name
+                raise EngineError(f"could not read transcript {name}: {e}") from None
             transcript, words, _ = tr.timed_words(
                 cues, [(b, e) for b, e in utts], duration
             )
