@@ -569,3 +569,44 @@ def test_scores_that_are_not_float32_stay_float64():
     preds = [{"emotions": [{"name": "Joy", "score": 0.1}]}]
     df = humelab.read_predictions([_text_source(preds)])
     assert df["score"].dtype == np.float64 and df["score"].tolist() == [0.1]
+
+
+def test_source_error_repeating_a_file_error_is_reported_once():
+    msg = "could not fetch http://127.0.0.1:9/a.mp4: ConnectionError."
+    element = {
+        "source": {"type": "url", "url": "http://127.0.0.1:9/a.mp4"},
+        "results": {"predictions": [], "errors": [{"file": "a.mp4", "message": msg}]},
+        "error": msg,
+    }
+    other = dict(element, error="the whole source failed")
+    errs = humelab.read_errors([element, other])
+    assert errs["file"].tolist()[:1] == ["a.mp4"] and len(errs) == 3
+    assert pd.isna(errs["file"].iloc[1]) and errs["message"].iloc[1].startswith("the")
+    with pytest.warns(HumelabWarning, match=r"1 of 1 files or sources failed"):
+        assert len(humelab.read_predictions([element])) == 0
+
+
+def test_bench_file_is_valid_predictions(tmp_path):
+    # the benchmark's one-hour generator, on 20 s: plain json agrees with the reader
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "bench_read.py"
+    spec = importlib.util.spec_from_file_location("bench_read", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "short.json"
+    bench.write_hour(out, seconds=20)
+    raw = json.loads(out.read_text())
+    df = humelab.read_predictions(out)
+    np.testing.assert_array_equal(df["score"].to_numpy(np.float64), plain_scores(raw))
+    assert set(df["group"]) == {"face_0", "face_1", "spk_0", "spk_1", "unknown"}
+    assert (df.loc[df["model"] == "face"].groupby("group", observed=True).size()
+            == 60 * 48).all()  # fmt: skip
+
+
+def test_byte_order_mark_and_whitespace(real_samples):
+    data = (real_samples / "humegradio_face_image/predictions.json").read_bytes()
+    expected = humelab.read_predictions(data)
+    bom = b"\xef\xbb\xbf\n  " + data
+    pd.testing.assert_frame_equal(humelab.read_predictions(bom), expected)

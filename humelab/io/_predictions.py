@@ -291,6 +291,8 @@ def _parse(src) -> tuple[list[_Envelope], str | None, str]:
         data, label = load_bytes(
             src, reader="read_predictions", what="a predictions JSON file"
         )
+    if bytes(data[:3]) == b"\xef\xbb\xbf":  # a UTF-8 byte order mark
+        data = memoryview(data)[3:]
     if len(data) == 0 or not first_byte(data):
         raise ReadError(
             f"{label} is empty; expected Hume predictions JSON. Re-download it "
