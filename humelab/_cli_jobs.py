@@ -156,8 +156,7 @@ def _jobs(args) -> int:
 
     import pandas as pd
 
-    from ._ledger import Ledger, default_data_dir
-    from .client import _ledger_frame
+    from ._ledger import Ledger, _ledger_frame, default_data_dir
 
     # Reads the ledger only: no service is started or contacted.
     data_dir = default_data_dir(args.data_dir)

@@ -56,7 +56,8 @@ def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     if data_dir is None:
         import platformdirs
 
-        data_dir = platformdirs.user_data_dir("humelab", appauthor=False)
+        # the same folder as `humelab serve`'s default (its jobs are in ./service)
+        data_dir = platformdirs.user_data_dir("humelab")
     path = Path(data_dir).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -156,3 +157,24 @@ class Ledger:
             return [dict(r) for r in cur.fetchall()]
         finally:
             con.close()
+
+
+def _ledger_frame(rows: list[dict]):
+    """The ledger rows as the frame :meth:`Client.jobs` returns."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "job_id": [r["job_id"] for r in rows],
+            "submitted": pd.to_datetime(
+                [r["created_at"] for r in rows], unit="s", utc=True
+            ),
+            "inputs": [r["summary"] for r in rows],
+            "models": [
+                ",".join(json.loads(r["config"]).get("models") or ["all"]) for r in rows
+            ],
+            "status": [r["status"] for r in rows],
+            "group": [r["group_id"] for r in rows],
+            "service": [r["service"] for r in rows],
+        }
+    )

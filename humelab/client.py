@@ -12,7 +12,6 @@ With no ``base_url`` anywhere, the client starts the embedded local service
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import json
@@ -20,11 +19,8 @@ import logging
 import mimetypes
 import os
 import secrets
-import sys
-import threading
 import time
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +28,17 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ._ledger import Ledger, default_data_dir
+from ._embedded import _EMBEDDED, _CallbackReceiver, _embedded_server, _say
+from ._ledger import Ledger, _ledger_frame, default_data_dir
 from .errors import APIError, AuthError, InputError, NotFoundError, RateLimitError
-from .inputs import Inputs, chunk_inputs, collect_inputs, preflight
+from .inputs import (
+    Inputs,
+    _check_models,
+    _check_transcription,
+    chunk_inputs,
+    collect_inputs,
+    preflight,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -48,136 +52,6 @@ log = logging.getLogger(__name__)
 _JOBS = "/v0/batch/jobs"
 _RETRY_STATUS = (429, 500, 502, 503, 504)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
-
-# -- the embedded service -----------------------------------------------------------
-
-_EMBEDDED: dict[Path, Any] = {}
-_EMBEDDED_LOCK = threading.Lock()
-
-
-def _say(message: str) -> None:
-    """One line for a person (stderr, so it never mixes with a CLI's data output)."""
-    print(f"humelab: {message}", file=sys.stderr, flush=True)
-
-
-def _embedded_server(data_dir: Path):
-    """The in-process service of the data folder ``data_dir`` (started once).
-
-    Its jobs live in ``data_dir/service``; when another process (another kernel)
-    holds that folder, the next free ``service-2`` ... ``service-9`` is used.
-    """
-    with _EMBEDDED_LOCK:
-        server = _EMBEDDED.get(data_dir)
-        if server is not None:
-            return server
-        try:
-            from .service import serve
-            from .service.store import DataDirBusy
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise InputError(
-                "No `base_url` was given and HUMELAB_URL is not set, so humelab would "
-                f"start its local Batch service, but it is not installed ({exc}). "
-                'Install it with `pip install "humelab[service]"`, or pass `base_url`.'
-            ) from exc
-        for slot in range(1, 10):
-            folder = data_dir / ("service" if slot == 1 else f"service-{slot}")
-            try:
-                server = serve(
-                    host="127.0.0.1",
-                    port=0,
-                    data_dir=folder,
-                    engine="simulated",
-                    quiet=True,
-                )
-                break
-            except DataDirBusy:
-                continue
-        else:
-            raise InputError(
-                f"Nine local services (other kernels or processes) already use "
-                f"{data_dir}. Stop some, point this client at one with `base_url=` / "
-                "HUMELAB_URL, or pass another `data_dir=`."
-            )
-        _EMBEDDED[data_dir] = server
-        atexit.register(_stop_embedded, data_dir)
-        busy = (
-            f" ({data_dir / 'service'} is in use by another process, e.g. another "
-            "kernel)"
-            if slot > 1
-            else ""
-        )
-        _say(
-            f"started the local Batch service at {server.url} (engine "
-            f"`{server.engine}`: its scores are simulated, not measurements); jobs "
-            f"are kept in {folder}{busy}."
-        )
-        return server
-
-
-def _stop_embedded(data_dir: Path) -> None:
-    server = _EMBEDDED.pop(data_dir, None)
-    if server is not None:
-        with contextlib.suppress(Exception):
-            server.stop()
-
-
-# -- callback receiver --------------------------------------------------------------
-
-
-class _CallbackReceiver:
-    """A tiny HTTP server on 127.0.0.1 that receives job callbacks in a thread."""
-
-    def __init__(self):
-        self.token = secrets.token_urlsafe(16)
-        self.events: dict[str, threading.Event] = {}
-        self.bodies: dict[str, dict] = {}
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server API
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                ok = self.path.split("?")[0] == f"/callback/{receiver.token}"
-                try:
-                    data = json.loads(body) if ok else None
-                except ValueError:
-                    data = None
-                if isinstance(data, dict) and data.get("job_id"):
-                    receiver._arrived(str(data["job_id"]), data)
-                    self.send_response(200)
-                else:
-                    self.send_response(400 if ok else 404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):  # silence the default stderr log
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, name="humelab-callbacks", daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/callback/{self.token}"
-
-    def event(self, job_id: str) -> threading.Event:
-        with self._lock:
-            return self.events.setdefault(job_id, threading.Event())
-
-    def _arrived(self, job_id: str, body: dict) -> None:
-        self.bodies[job_id] = body
-        self.event(job_id).set()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 # -- the client ---------------------------------------------------------------------
 
@@ -251,7 +125,7 @@ class Client:
         if self.embedded:
             server = _embedded_server(self.data_dir)
             base_url = server.url
-            api_key = api_key or server.api_key
+            api_key = server.api_key  # the embedded service's own key
             self.service = f"embedded:{server.data_dir}"
         else:
             self.service = base_url.rstrip("/")
@@ -738,27 +612,6 @@ class Client:
         return _ledger_frame(self.ledger.rows(None if all_services else self.service))
 
 
-def _ledger_frame(rows: list[dict]) -> pd.DataFrame:
-    """The ledger rows as the frame :meth:`Client.jobs` returns."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        {
-            "job_id": [r["job_id"] for r in rows],
-            "submitted": pd.to_datetime(
-                [r["created_at"] for r in rows], unit="s", utc=True
-            ),
-            "inputs": [r["summary"] for r in rows],
-            "models": [
-                ",".join(json.loads(r["config"]).get("models") or ["all"]) for r in rows
-            ],
-            "status": [r["status"] for r in rows],
-            "group": [r["group_id"] for r in rows],
-            "service": [r["service"] for r in rows],
-        }
-    )
-
-
 def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the connection failed before the request was sent."""
     from urllib3.exceptions import (
@@ -773,46 +626,3 @@ def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError)) or isinstance(
         exc, requests.exceptions.ConnectTimeout
     )
-
-
-def _check_models(models: dict | None) -> dict | None:
-    """Validate v0 model configs before anything is sent (unknown names are errors)."""
-    if models is None:
-        return None
-    if not isinstance(models, dict):
-        raise InputError(
-            f"`models` must be a dict of model configs such as "
-            f"{{'face': {{}}, 'prosody': {{}}}}; got {type(models).__name__}."
-        )
-    try:
-        from .service.engines.base import validate_models
-    except ImportError:
-        validate_models = None
-    if validate_models is not None:
-        validate_models(models)
-    else:  # pragma: no cover - only without the service extra
-        from .schema import MODELS
-
-        for name, config in models.items():
-            if name not in MODELS:
-                raise InputError(
-                    f"Unknown model `{name}`; valid models: {', '.join(MODELS)}."
-                )
-            if config is not None and not isinstance(config, dict):
-                raise InputError(f"`models['{name}']` must be a dict; got {config!r}.")
-    return models
-
-
-def _check_transcription(transcription: dict | None) -> None:
-    if transcription is None:
-        return
-    if not isinstance(transcription, dict):
-        raise InputError(
-            f"`transcription` must be a dict such as {{'language': 'en'}}; got "
-            f"{type(transcription).__name__}."
-        )
-    try:
-        from .service.engines.base import validate_transcription
-    except ImportError:  # pragma: no cover - only without the service extra
-        return
-    validate_transcription(transcription)

@@ -375,3 +375,46 @@ def chunk_inputs(
         )
         for k in range(n)
     ]
+
+
+def _check_models(models: dict | None) -> dict | None:
+    """Validate v0 model configs before anything is sent (unknown names are errors)."""
+    if models is None:
+        return None
+    if not isinstance(models, dict):
+        raise InputError(
+            f"`models` must be a dict of model configs such as "
+            f"{{'face': {{}}, 'prosody': {{}}}}; got {type(models).__name__}."
+        )
+    try:
+        from .service.engines.base import validate_models
+    except ImportError:
+        validate_models = None
+    if validate_models is not None:
+        validate_models(models)
+    else:  # pragma: no cover - only without the service extra
+        from .schema import MODELS
+
+        for name, config in models.items():
+            if name not in MODELS:
+                raise InputError(
+                    f"Unknown model `{name}`; valid models: {', '.join(MODELS)}."
+                )
+            if config is not None and not isinstance(config, dict):
+                raise InputError(f"`models['{name}']` must be a dict; got {config!r}.")
+    return models
+
+
+def _check_transcription(transcription: dict | None) -> None:
+    if transcription is None:
+        return
+    if not isinstance(transcription, dict):
+        raise InputError(
+            f"`transcription` must be a dict such as {{'language': 'en'}}; got "
+            f"{type(transcription).__name__}."
+        )
+    try:
+        from .service.engines.base import validate_transcription
+    except ImportError:  # pragma: no cover - only without the service extra
+        return
+    validate_transcription(transcription)

@@ -1,0 +1,151 @@
+"""The embedded local service (one per process and data folder), callback receiver.
+
+Private helpers of :class:`humelab.Client`: with no ``base_url`` anywhere, the client
+starts the Batch service in this process (``simulated`` engine) and shares it; with
+``callback=True`` it receives job callbacks on a small loopback HTTP server.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import secrets
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+__all__: list[str] = []
+
+# -- the embedded service -----------------------------------------------------------
+
+_EMBEDDED: dict[Path, Any] = {}
+_EMBEDDED_LOCK = threading.Lock()
+
+
+def _say(message: str) -> None:
+    """One line for a person (stderr, so it never mixes with a CLI's data output)."""
+    print(f"humelab: {message}", file=sys.stderr, flush=True)
+
+
+def _embedded_server(data_dir: Path):
+    """The in-process service of the data folder ``data_dir`` (started once).
+
+    Its jobs live in ``data_dir/service``; when another process (another kernel)
+    holds that folder, the next free ``service-2`` ... ``service-9`` is used.
+    """
+    with _EMBEDDED_LOCK:
+        server = _EMBEDDED.get(data_dir)
+        if server is not None:
+            return server
+        try:
+            from .service import serve
+            from .service.store import DataDirBusy
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise InputError(
+                "No `base_url` was given and HUMELAB_URL is not set, so humelab would "
+                f"start its local Batch service, but it is not installed ({exc}). "
+                'Install it with `pip install "humelab[service]"`, or pass `base_url`.'
+            ) from exc
+        for slot in range(1, 10):
+            folder = data_dir / ("service" if slot == 1 else f"service-{slot}")
+            try:
+                server = serve(
+                    host="127.0.0.1",
+                    port=0,
+                    data_dir=folder,
+                    engine="simulated",
+                    quiet=True,
+                )
+                break
+            except DataDirBusy:
+                continue
+        else:
+            raise InputError(
+                f"Nine local services (other kernels or processes) already use "
+                f"{data_dir}. Stop some, point this client at one with `base_url=` / "
+                "HUMELAB_URL, or pass another `data_dir=`."
+            )
+        _EMBEDDED[data_dir] = server
+        atexit.register(_stop_embedded, data_dir)
+        busy = (
+            f" ({data_dir / 'service'} is in use by another process, e.g. another "
+            "kernel)"
+            if slot > 1
+            else ""
+        )
+        _say(
+            f"started the local Batch service at {server.url} (engine "
+            f"`{server.engine}`: its scores are simulated, not measurements); jobs "
+            f"are kept in {folder}{busy}."
+        )
+        return server
+
+
+def _stop_embedded(data_dir: Path) -> None:
+    server = _EMBEDDED.pop(data_dir, None)
+    if server is not None:
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+# -- callback receiver --------------------------------------------------------------
+
+
+class _CallbackReceiver:
+    """A tiny HTTP server on 127.0.0.1 that receives job callbacks in a thread."""
+
+    def __init__(self):
+        self.token = secrets.token_urlsafe(16)
+        self.events: dict[str, threading.Event] = {}
+        self.bodies: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                ok = self.path.split("?")[0] == f"/callback/{receiver.token}"
+                try:
+                    data = json.loads(body) if ok else None
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and data.get("job_id"):
+                    receiver._arrived(str(data["job_id"]), data)
+                    self.send_response(200)
+                else:
+                    self.send_response(400 if ok else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):  # silence the default stderr log
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="humelab-callbacks", daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/callback/{self.token}"
+
+    def event(self, job_id: str) -> threading.Event:
+        with self._lock:
+            return self.events.setdefault(job_id, threading.Event())
+
+    def _arrived(self, job_id: str, body: dict) -> None:
+        self.bodies[job_id] = body
+        self.event(job_id).set()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

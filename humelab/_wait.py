@@ -1,0 +1,162 @@
+"""The poll loop behind :meth:`humelab.Job.wait`, :meth:`humelab.JobGroup.wait` and
+:func:`humelab.wait_all`: adaptive interval, monotonic deadline, one ``tqdm.auto`` bar.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import InputError, JobFailedError, JobTimeoutError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .jobs import Job
+
+__all__: list[str] = []
+
+#: First pause between two status checks, in seconds.
+FIRST_POLL = 0.1
+#: Factor by which the pause grows after each check.
+POLL_GROWTH = 1.5
+
+
+#: The terminal states (see :class:`humelab.JobStatus`).
+_TERMINAL_NAMES = frozenset({"COMPLETED", "FAILED"})
+
+
+def _resume_hint(job_id: str) -> str:
+    return f"`client.job('{job_id}').wait()`"
+
+
+def _wait(
+    jobs: list[Job],
+    *,
+    timeout: float | None,
+    progress: bool | None,
+    poll_interval: float | None,
+    raise_on_failure: bool,
+    via: str,
+) -> None:
+    from tqdm.auto import tqdm
+
+    if via not in ("auto", "poll", "callback"):
+        raise InputError(f"`via` must be 'auto', 'poll' or 'callback'; got {via!r}.")
+    if not jobs:
+        return
+    if via == "callback":
+        missing = [j.id for j in jobs if j._callback_event is None]
+        if missing:
+            raise InputError(
+                f"Job `{missing[0]}` was not submitted with `callback=True`, so no "
+                "callback will arrive. Submit with `client.submit(..., callback=True)`"
+                ", or wait with `via='poll'`."
+            )
+    client = jobs[0].client
+    clock, sleep = client.clock, client.sleep
+    cap = float(poll_interval or client.poll_interval)
+    if timeout is not None and timeout < 0:
+        raise InputError(f"`timeout` must be >= 0 or None; got {timeout!r}.")
+    deadline = None if timeout is None else clock() + timeout
+    events = [j._callback_event for j in jobs if j._callback_event is not None]
+    use_events = via != "poll" and len(events) == len(jobs)
+    delay = min(FIRST_POLL, cap)
+    single = len(jobs) == 1
+    desc = f"job {jobs[0].id[:8]}" if single else f"{len(jobs)} jobs"
+    bar = tqdm(
+        total=None,
+        desc=desc,
+        unit="file",
+        disable=None if progress is None else not progress,
+        delay=1.0,
+        leave=True,
+    )
+    try:
+        while True:
+            pending = [j for j in jobs if j.status not in _TERMINAL_NAMES]
+            for job in pending:
+                if (
+                    not use_events
+                    or job._callback_event.is_set()
+                    or job.details is None
+                ):
+                    job.refresh()
+            pending = [j for j in jobs if j.status not in _TERMINAL_NAMES]
+            _update_bar(bar, jobs, single)
+            if not pending:
+                break
+            now = clock()
+            if deadline is not None and now >= deadline:
+                _raise_timeout(pending, jobs, timeout)
+            pause = delay if deadline is None else min(delay, max(0.0, deadline - now))
+            waiting = (
+                [j for j in pending if not j._callback_event.is_set()]
+                if (use_events)
+                else []
+            )
+            if use_events and len(waiting) == len(pending):
+                # Wake up as soon as a callback arrives; poll at the cap as fallback.
+                longest = cap if deadline is None else min(cap, deadline - now)
+                waiting[0]._callback_event.wait(max(0.0, longest))
+                if not waiting[0]._callback_event.is_set():
+                    for job in pending:
+                        job.refresh()
+            else:
+                sleep(pause)
+            delay = min(cap, delay * POLL_GROWTH)
+    finally:
+        bar.close()
+    failed = [j for j in jobs if j.status == "FAILED"]
+    if failed and raise_on_failure:
+        first = failed[0]
+        detail = first.state.get("message") or "no message from the service"
+        if len(failed) > 1 or not single:
+            others = ", ".join(f"`{j.id}`" for j in failed)
+            detail += f" ({len(failed)} of {len(jobs)} jobs failed: {others})"
+        err = JobFailedError(first.id, "FAILED", detail, job=first)
+        err.failed = failed
+        raise err
+
+
+def _update_bar(bar, jobs: list[Job], single: bool) -> None:
+    done = total = 0
+    known = True
+    for job in jobs:
+        d, t = job.progress
+        done += d
+        if t is None:
+            known = False
+        else:
+            total += t
+    if known and total and bar.total != total:
+        bar.total = total
+    if single:
+        status = jobs[0].status or "?"
+    else:
+        ended = sum(j.status in _TERMINAL_NAMES for j in jobs)
+        status = f"{ended}/{len(jobs)} jobs ended"
+        failed = sum(j.status == "FAILED" for j in jobs)
+        if failed:
+            status += f", {failed} failed"
+    bar.set_postfix_str(status, refresh=False)
+    # update() (not refresh()) so tqdm's `delay` keeps quick jobs bar-free
+    bar.update(max(0, done - bar.n))
+
+
+def _raise_timeout(pending: list[Job], jobs: list[Job], timeout: float) -> None:
+    first = pending[0]
+    done, total = first.progress
+    files = f", {done}/{total} files" if total else ""
+    if len(jobs) == 1:
+        message = (
+            f"Job `{first.id}` did not finish within {timeout:g} s; last status "
+            f"`{first.status}`{files}. It is still running; resume with "
+            f"{_resume_hint(first.id)}."
+        )
+    else:
+        ids = ", ".join(f"`{j.id}`" for j in pending)
+        message = (
+            f"{len(pending)} of {len(jobs)} jobs did not finish within {timeout:g} s "
+            f"({ids}); last status of `{first.id}`: `{first.status}`. They are still "
+            f"running; call `wait()` again, or resume one with "
+            f"{_resume_hint(first.id)}."
+        )
+    raise JobTimeoutError(message, job_id=first.id, status=first.status, job=first)
