@@ -325,17 +325,13 @@ class Job:
         pandas.DataFrame
             Tidy frame, see :mod:`humelab.schema`.
         """
-        import pandas as pd
 
         from .io import read_predictions
 
         path = self._download(
             "predictions.json", f"/v0/batch/jobs/{self.id}/predictions", _verify_json
         )
-        df = read_predictions(path, shape=shape, errors=errors)
-        if "job_id" in df.columns:
-            df["job_id"] = pd.Categorical([self.id] * len(df))
-        return df
+        return read_predictions(path, shape=shape, errors=errors, job_id=self.id)
 
 
 def _verify_json(tmp: str, path: str) -> None:
