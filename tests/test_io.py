@@ -610,3 +610,14 @@ def test_byte_order_mark_and_whitespace(real_samples):
     expected = humelab.read_predictions(data)
     bom = b"\xef\xbb\xbf\n  " + data
     pd.testing.assert_frame_equal(humelab.read_predictions(bom), expected)
+
+
+def test_to_wide_of_shuffled_rows(real_samples):
+    df = humelab.read_predictions(
+        real_samples / "interreviewer_face-prosody-language/predictions.json"
+    )
+    shuffled = df.sample(frac=1.0, random_state=0)
+    wide = humelab.to_wide(shuffled)
+    assert len(wide) == len(humelab.to_wide(df))
+    back = humelab.to_long(wide)
+    pd.testing.assert_frame_equal(canon(back), canon(df))

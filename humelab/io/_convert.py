@@ -71,11 +71,8 @@ def to_wide(data: pd.DataFrame) -> pd.DataFrame:
     n = len(data)
     if n == 0:
         return empty_long().drop(columns=["family", "name", "score"])
-    ids = (
-        data.groupby(_KEYS, sort=False, observed=True, dropna=False).ngroup().to_numpy()
-    )
-    npred = int(ids.max()) + 1
-    first = np.unique(ids, return_index=True)[1]
+    ids, first = _prediction_ids(data)
+    npred = len(first)
     preds = data.iloc[first][list(PREDICTION_COLUMNS)].reset_index(drop=True)
     name_codes = np.asarray(data["name"].array.codes, dtype=np.int64)
     uniq = pd.unique(name_codes)
@@ -83,7 +80,12 @@ def to_wide(data: pd.DataFrame) -> pd.DataFrame:
     lookup[uniq] = np.arange(len(uniq))
     cols = lookup[name_codes]
     pair = ids.astype(np.int64) * len(uniq) + cols
-    if len(np.unique(pair)) != n:
+    cells = npred * len(uniq)
+    if cells <= 50_000_000:
+        duplicated = np.bincount(pair, minlength=cells).max() > 1
+    else:
+        duplicated = len(np.unique(pair)) != n
+    if duplicated:
         raise SchemaError(
             "Some predictions have two scores with the same `name` (in different "
             "`family` values or duplicated rows), which a wide frame cannot hold. "
@@ -94,6 +96,32 @@ def to_wide(data: pd.DataFrame) -> pd.DataFrame:
         ids, cols, names, data["score"].to_numpy(), npred, narrow=False
     )
     return pd.concat([normalize(preds), dims], axis=1)
+
+
+def _prediction_ids(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction number of each row (order of first appearance) and first rows.
+
+    Fast path: the readers write each prediction's scores as one run of rows, so runs
+    of equal keys are predictions, unless a key comes back later (then group by).
+    """
+    n = len(data)
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for col in _KEYS:
+        arr = data[col]
+        if isinstance(arr.dtype, pd.CategoricalDtype):
+            codes = np.asarray(arr.array.codes)
+        else:
+            codes = arr.to_numpy()
+        change[1:] |= codes[1:] != codes[:-1]
+    first = np.flatnonzero(change)
+    starts = data.iloc[first][_KEYS]
+    if not starts.duplicated().any():
+        return np.cumsum(change) - 1, first
+    ids = (
+        data.groupby(_KEYS, sort=False, observed=True, dropna=False).ngroup().to_numpy()
+    )
+    return ids, np.unique(ids, return_index=True)[1]
 
 
 def to_long(data: pd.DataFrame, *, families: Mapping[str, str] | None = None):
