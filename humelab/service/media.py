@@ -37,6 +37,9 @@ _SMALL = 96
 #: FFmpeg demuxers that accept almost any bytes by extension (ANSI/binary text art).
 _TEXT_ART_FORMATS = {"bin", "tty", "xbin", "adf", "idf"}
 
+#: Pillow formats recognised without a magic number.
+_NO_MAGIC_IMAGES = {"TGA"}
+
 #: Text files larger than this are not sniffed as text.
 _MAX_TEXT_BYTES = 10_000_000
 
@@ -81,6 +84,15 @@ def _try_image(path):
 
     try:
         with Image.open(path) as im:
+            # Formats without a magic number accept random headers; trust them only
+            # by extension.
+            if im.format in _NO_MAGIC_IMAGES and Path(path).suffix.lower() not in (
+                ".tga",
+                ".icb",
+                ".vda",
+                ".vst",
+            ):
+                return None
             im.verify()
         with Image.open(path) as im:
             return im.size
