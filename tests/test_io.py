@@ -621,3 +621,20 @@ def test_to_wide_of_shuffled_rows(real_samples):
     assert len(wide) == len(humelab.to_wide(df))
     back = humelab.to_long(wide)
     pd.testing.assert_frame_equal(canon(back), canon(df))
+
+
+def test_common_mistakes_are_explained(real_samples):
+    df = humelab.read_predictions(
+        real_samples / "humegradio_face_image/predictions.json"
+    )
+    with pytest.raises(ReadError, match=r"cannot read a DataFrame.*already a frame"):
+        humelab.read_artifacts(df)
+
+    class Job:  # what a humelab.Job looks like from outside
+        job_id = "abc"
+
+        def frame(self):
+            return df
+
+    with pytest.raises(ReadError, match=r"looks like a `Job`.*job\.frame\(\)"):
+        humelab.read_predictions(Job())

@@ -58,9 +58,17 @@ def load_bytes(src, *, reader: str, what: str) -> tuple[bytes | memoryview, str]
                 "(open it with mode 'rb')."
             )
         return data, label
+    hint = ""
+    if hasattr(src, "columns") and hasattr(src, "dtypes"):
+        hint = " It is already a frame; `humelab.validate(df)` checks it."
+    elif hasattr(src, "job_id") and hasattr(src, "frame"):
+        hint = (
+            " It looks like a `Job`: use `job.frame()` for its tidy frame, or pass "
+            "`job.predictions()`."
+        )
     raise ReadError(
         f"`{reader}` cannot read a {type(src).__name__}; pass the path of {what}, "
-        "its bytes, or an open binary file."
+        f"its bytes, or an open binary file.{hint}"
     )
 
 
