@@ -52,6 +52,17 @@ log = logging.getLogger(__name__)
 _JOBS = "/v0/batch/jobs"
 _RETRY_STATUS = (429, 500, 502, 503, 504)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Longest ``Retry-After`` honoured between two retries, in seconds.
+MAX_RETRY_AFTER = 60.0
+
+
+class _Retry(Retry):
+    """urllib3 Retry that honours ``Retry-After`` up to :data:`MAX_RETRY_AFTER`."""
+
+    def get_retry_after(self, response):
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
 
 # -- the client ---------------------------------------------------------------------
 
@@ -149,7 +160,7 @@ class Client:
 
     def _make_session(self) -> requests.Session:
         session = requests.Session()
-        retry = Retry(
+        retry = _Retry(
             total=self.max_retries,
             connect=self.max_retries,
             read=self.max_retries,

@@ -63,6 +63,9 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.close()
                     return
+                retry_after = "0"
+                if action and action.startswith("429:"):
+                    action, retry_after = action.split(":")
                 if action in ("503", "429"):
                     payload = (
                         b'{"status": %s, "error": "fault", "message": "injected"}'
@@ -70,7 +73,7 @@ class FaultProxy:
                     )
                     self.send_response(int(action))
                     if action == "429":
-                        self.send_header("Retry-After", "0")
+                        self.send_header("Retry-After", retry_after)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

@@ -153,6 +153,28 @@ def static_server(tmp_path_factory):
 # -- client and jobs --
 
 
+class FakeClock:
+    """A monotonic clock that only moves when ``sleep`` is called (records pauses)."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_clock():
+    """A :class:`FakeClock`; assign it to ``client.clock`` and its ``sleep`` to
+    ``client.sleep``."""
+    return FakeClock()
+
+
 @pytest.fixture
 def client(service, tmp_path):
     """A :class:`humelab.Client` bound to the session ``service``, polling fast.

@@ -111,6 +111,15 @@ def test_get_retried_on_503_429_and_dropped_connections(pclient, proxy):
     assert proxy.forwarded[("GET", path)] == 1
 
 
+def test_retry_after_is_honoured(pclient, proxy):
+    proxy.fail("GET", JOBS, "429:1")
+    start = time.monotonic()
+    assert isinstance(pclient.list_jobs(limit=1), list)
+    # the retry waited the second the service asked for
+    assert time.monotonic() - start >= 1.0
+    assert proxy.counts[("GET", JOBS)] == 2
+
+
 def test_get_gives_up_after_max_retries(service, proxy, tmp_path):
     with humelab.Client(
         proxy.url, service.api_key, max_retries=2, data_dir=tmp_path / "d"

@@ -262,28 +262,23 @@ def test_wait_via_callback_returns_quickly(client, tmp_path):
         client.submit(text=["x"], callback=True, callback_url="http://x/")
 
 
-def test_polling_grows_and_is_capped_with_an_injected_clock(slow_service, tmp_path):
-    # Given a fake clock that only moves when the client sleeps
+def test_polling_grows_and_is_capped_with_an_injected_clock(
+    slow_service, tmp_path, fake_clock
+):
+    # Given a client whose clock only moves when it sleeps
     with _client(slow_service, tmp_path / "d", poll_interval=2.0) as c:
-        now = [0.0]
-        sleeps = []
-        c.clock = lambda: now[0]
-
-        def fake_sleep(s):
-            sleeps.append(s)
-            now[0] += s
-            time.sleep(0.005)
-
-        c.sleep = fake_sleep
+        c.clock, c.sleep = fake_clock, fake_clock.sleep
         job = c.submit([(f"p{i}.txt", b"Poll me.") for i in range(10)])
+        # When it waits 12 (fake) seconds for a job that takes 2 real seconds
         with pytest.raises(humelab.JobTimeoutError, match=r"within 12 s"):
             job.wait(timeout=12)
         # Then pauses start at 0.1 s, grow by 1.5x, and never pass the 2 s cap
+        sleeps = fake_clock.sleeps
         assert sleeps[0] == pytest.approx(FIRST_POLL)
         assert sleeps[1] == pytest.approx(FIRST_POLL * POLL_GROWTH)
         assert max(sleeps) <= 2.0 and sleeps[-2] == pytest.approx(2.0)
         assert sum(sleeps) == pytest.approx(12.0)
-        c.sleep, c.clock = time.sleep, time.monotonic
+        c.clock, c.sleep = time.monotonic, time.sleep
         job.wait(timeout=30)
 
 
