@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 _JOBS = "/v0/batch/jobs"
 _RETRY_STATUS = (429, 500, 502, 503, 504)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAYBE_SENT = (
+    " The request may have reached the service, so it was not retried: look for "
+    "the job in `client.list_jobs()` before submitting again."
+)
+_NOT_RUNNING = " Is the service running? Check `base_url` / HUMELAB_URL."
 #: Longest ``Retry-After`` honoured between two retries, in seconds.
 MAX_RETRY_AFTER = 60.0
 
@@ -243,21 +248,17 @@ class Client:
                 "The service keeps failing; try again later."
             ) from None
         except requests.exceptions.ConnectionError as exc:
-            sent = method in _IDEMPOTENT or not _never_sent(exc)
-            hint = (
-                " The request may have reached the service: check `client.jobs()` "
-                "and the service's job list before submitting again."
-                if method not in _IDEMPOTENT and sent
-                else " Is the service running? Check `base_url` / HUMELAB_URL."
-            )
+            maybe_sent = method not in _IDEMPOTENT and not _never_sent(exc)
+            hint = _MAYBE_SENT if maybe_sent else _NOT_RUNNING
             raise APIError(
                 f"{method} {path}: no response from {self.base_url} "
                 f"({type(exc).__name__}).{hint}"
             ) from None
         except requests.exceptions.Timeout:
+            hint = _MAYBE_SENT if method not in _IDEMPOTENT else ""
             raise APIError(
                 f"{method} {path}: no answer from {self.base_url} within "
-                f"{self.timeout[1]:g} s. Pass a larger `timeout=` to Client."
+                f"{self.timeout[1]:g} s. Pass a larger `timeout=` to Client.{hint}"
             ) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
         if response.ok:
