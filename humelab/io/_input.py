@@ -30,7 +30,7 @@ def load_bytes(src, *, reader: str, what: str) -> tuple[bytes | memoryview, str]
         What the reader expects, for messages ("a predictions JSON").
     """
     if isinstance(src, (bytes, bytearray, memoryview)):
-        return src, "the given bytes"
+        return src, "The given bytes"
     if isinstance(src, (str, os.PathLike)):
         path = Path(src)
         try:
@@ -51,7 +51,11 @@ def load_bytes(src, *, reader: str, what: str) -> tuple[bytes | memoryview, str]
     if callable(read):
         data = read()
         name = getattr(src, "name", None)
-        label = repr(str(name)) if isinstance(name, (str, os.PathLike)) else "the file"
+        label = (
+            repr(str(name))
+            if isinstance(name, (str, os.PathLike))
+            else "The file object"
+        )
         if isinstance(data, str):
             raise ReadError(
                 f"{label} was opened in text mode; `{reader}` needs a binary file "

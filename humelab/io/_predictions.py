@@ -284,9 +284,9 @@ def _check_option(name, value, allowed):
 def _parse(src) -> tuple[list[_Envelope], str | None, str]:
     """Decode ``src`` into source results, the callback's job id, and a label."""
     if isinstance(src, (list, dict)):
-        data, label = msgspec.json.encode(src), "the given JSON"
+        data, label = msgspec.json.encode(src), "The given JSON"
     elif isinstance(src, str) and src.lstrip()[:1] in ("[", "{"):
-        data, label = src.encode(), "the given JSON text"
+        data, label = src.encode(), "The given JSON text"
     else:
         data, label = load_bytes(
             src, reader="read_predictions", what="a predictions JSON file"
@@ -342,6 +342,9 @@ def _parse(src) -> tuple[list[_Envelope], str | None, str]:
 def _check_envelope(env: _Envelope, label: str, where: str = "") -> None:
     if env.source is not None or env.results is not None or env.error is not None:
         return
+    if where and label.startswith("The "):
+        label = "t" + label[1:]
+    subject = where[:1].upper() + where[1:] + label if where else label
     if _present(env.request) and _present(env.state):
         state = _loads(env.state)
         status = state.get("status") if isinstance(state, dict) else None
@@ -350,7 +353,7 @@ def _check_envelope(env: _Envelope, label: str, where: str = "") -> None:
         if msg:
             detail += f", message {msg!r}"
         raise ReadError(
-            f"{where}{label} is a job details body (`request` and `state`{detail}),"
+            f"{subject} is a job details body (`request` and `state`{detail}),"
             " not predictions. Fetch the job's predictions (`GET /v0/batch/jobs/"
             "{id}/predictions`, or `job.predictions()`) and read those."
         )
@@ -365,12 +368,12 @@ def _check_envelope(env: _Envelope, label: str, where: str = "") -> None:
             if isinstance(failed, dict) and failed.get("message"):
                 detail = f" (failed: {failed['message']!r})"
         raise ReadError(
-            f"{where}{label} is a job result body of the pre-May-2023 Batch API "
+            f"{subject} is a job result body of the pre-May-2023 Batch API "
             f"(status {env.status!r}){detail}, not predictions. Its predictions "
             "were a separate download (`completed.predictions_url`); read that JSON."
         )
     raise ReadError(
-        f"{where}{label} has none of the keys of a predictions element "
+        f"{subject} has none of the keys of a predictions element "
         "(`source`, `results`, `error`); expected Hume v0 predictions JSON, a list "
         "with one element per source."
     )
@@ -618,6 +621,8 @@ def _report(failures, nfiles, label, errors):
         for msg, where in list(reasons.items())[:3]
     )
     more = f"; and {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
+    if label.startswith("The "):
+        label = "t" + label[1:]
     what = f"{nf} of {nfiles} files or sources failed in {label}: {shown}{more}."
     if errors == "raise":
         err = ReadError(
