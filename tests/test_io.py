@@ -442,6 +442,10 @@ def test_csv_with_unexpected_columns():
     short = ",".join(humelab.schema.csv_columns("burst")) + "\r\nunknown,1.0\r\n"
     with pytest.raises(ReadError, match=r"row 2 has 2 cells"):
         humelab.read_artifacts(_zip({"file-0-a/csv/a/burst.csv": short}))
+    cols = humelab.schema.csv_columns("burst")
+    word = ",".join(cols) + "\r\nunknown,0.0,1.0," + ",".join(["x"] * (len(cols) - 3))
+    with pytest.raises(ReadError, match=r"burst\.csv' has a non-numeric score"):
+        humelab.read_artifacts(_zip({"file-0-a/csv/a/burst.csv": word + "\r\n"}))
     with pytest.raises(ReadError, match=r"unknown model 'gaze'"):
         humelab.read_artifacts(_zip({"file-0-a/csv/a/gaze.csv": "Id\r\n"}))
     with pytest.raises(ReadError, match=r"holds no model CSVs"):

@@ -300,10 +300,18 @@ def _read_csv(builder, templates, raw: bytes, keys, where: str) -> None:
     if not body:
         return
     cols = [c for c, _, _ in order]
-    try:
-        matrix = np.array([[_num(r[c]) for c in cols] for r in body], dtype=np.float64)
+    try:  # pandas' C parser for the score block (the csv pass above validated rows)
+        block = pd.read_csv(
+            io.StringIO(text, newline=""),
+            usecols=cols,
+            dtype=np.float64,
+            na_values=[""],
+            keep_default_na=False,
+        )
     except ValueError as exc:
         raise ReadError(f"{where!r} has a non-numeric score: {exc}.") from None
+    matrix = block[[header[c] for c in cols]].to_numpy(dtype=np.float64)
+    del block
     fam_coder, name_coder, text_coder = (
         builder.coders[c] for c in ("family", "name", "text")
     )
