@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from .errors import InputError
@@ -194,7 +195,14 @@ def _demo(args) -> int:
             f"({', '.join(p.name for p in files)}), models {', '.join(models)}.",
             flush=True,
         )
+        start = time.monotonic()
         job.wait(args.timeout)
+        done, total = job.progress
+        print(
+            f"{job.status}: {done}/{total} files measured in "
+            f"{time.monotonic() - start:.1f} s.",
+            flush=True,
+        )
         df = job.frame("long", errors="ignore")
     simulated = job.simulated is not False
     print(

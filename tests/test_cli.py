@@ -104,6 +104,8 @@ def test_demo_in_a_fresh_process(tmp_path):
     for p in humelab.example_files():
         assert p.name in out
     assert "faces.zip / faces/face_smile.jpg" in out
+    # 7 files + the 3 members of the zip
+    assert "COMPLETED: 10/10 files measured in" in out
     assert "SIMULATED" in out and "perceived expression" in out
     assert "not felt emotion" in out
     for model in ("face", "prosody", "language", "burst"):
