@@ -165,12 +165,33 @@ def test_real_pairs_agree_row_for_row(real_samples, pair):
     # When both are read (the zip told where its URL sources came from)
     from_json = humelab.read_predictions(js)
     from_zip = humelab.read_artifacts(zp, predictions=js)
-    # Then they agree row for row: same keys, same times and texts, same scores
+    # Then they agree row for row: same keys, same times and texts, same scores,
+    # same row order and categories
     humelab.validate(from_zip)
-    pd.testing.assert_frame_equal(canon(from_zip), canon(from_json))
+    pd.testing.assert_frame_equal(from_zip, from_json)
     # and the frame returned by read_predictions works as `predictions` too
     again = humelab.read_artifacts(zp, predictions=from_json)
     pd.testing.assert_frame_equal(again, from_zip)
+
+
+def test_zip_follows_json_group_order_with_predictions(real_samples):
+    # Given Hume's JSON listing groups face_1, face_0, face_2, face_3 and a zip of it
+    # (CSV rows are chronological, so the zip alone cannot know that order)
+    import io as _io
+
+    from humelab.service.artifacts import write_artifacts
+
+    path = real_samples / "hume-api-examples_visualization/predictions.json"
+    buf = _io.BytesIO()
+    write_artifacts(json.loads(path.read_text()), buf)
+    from_json = humelab.read_predictions(path)
+    # Then with `predictions` the zip gives the very same frame, rows in JSON order
+    pd.testing.assert_frame_equal(
+        humelab.read_artifacts(buf.getvalue(), predictions=path), from_json
+    )
+    alone = humelab.read_artifacts(buf.getvalue())
+    assert list(alone["group"].cat.categories)[:2] != ["face_1", "face_0"]
+    assert len(alone) == len(from_json)
 
 
 def test_real_zip_without_predictions_names_url_by_last_segment(real_samples):
@@ -285,9 +306,16 @@ def test_fixture_pair_agrees_and_roundtrips(v0_fixtures):
     zp = v0_fixtures / "v0_all_shapes_artifacts.zip"
     from_json = read_quiet(js)
     from_zip = humelab.read_artifacts(zp, predictions=js)
-    pd.testing.assert_frame_equal(canon(from_zip), canon(from_json))
-    # without `predictions` the archive URL is named by its last path segment
+    pd.testing.assert_frame_equal(from_zip, from_json)
+    # without `predictions` the archive URL is named by its last path segment, and
+    # rows come in the zip's order (groups by first appearance in the CSVs)
     plain = humelab.read_artifacts(zp)
+    renamed = plain.assign(
+        source=plain["source"].cat.rename_categories(
+            {"clips.zip": "https://example.org/data/clips.zip?sig=abc"}
+        )
+    )
+    pd.testing.assert_frame_equal(canon(renamed), canon(from_json))
     assert "clips.zip" in set(plain["source"]) and "text" in set(plain["source"])
     for df in (from_json, from_zip):
         pd.testing.assert_frame_equal(humelab.to_long(humelab.to_wide(df)), df)

@@ -70,8 +70,9 @@ def read_artifacts(
     predictions : optional
         The same job's predictions, as anything :func:`read_predictions` accepts or
         the frame it returned. The zip names a URL source only by the last segment of
-        its path (``url-0-talk.mp4``); with ``predictions`` the ``source`` column
-        holds the full URL, exactly as :func:`read_predictions` gives it, and
+        its path (``url-0-talk.mp4``) and cannot record the JSON's group order; with
+        ``predictions`` the ``source`` column holds the full URL, exactly as
+        :func:`read_predictions` gives it, rows follow the JSON's order, and
         ``job_id`` is taken from a callback body.
     job_id : str, optional
         Value of the ``job_id`` column.
@@ -82,9 +83,12 @@ def read_artifacts(
         Tidy long frame (see :data:`humelab.schema.COLUMNS`), or the wide frame.
         ``source`` is the upload's filename for file sources, ``"text"`` for text
         sources, and for URL sources the URL when ``predictions`` is given, else the
-        URL's last path segment. Rows come source by source, file by file, model by
-        model (in :data:`humelab.schema.MODELS` order), group by group (in order of
-        first appearance), prediction by prediction; scores in JSON order.
+        URL's last path segment. With ``predictions`` the rows come in the order
+        the predictions list them, so the frame equals :func:`read_predictions`'s
+        (same rows, order and categories). Without it: sources by zip index, files
+        as the zip lists them, models in :data:`humelab.schema.MODELS` order,
+        groups in order of first appearance in the CSV; within a group,
+        predictions in CSV order; scores in JSON order.
 
     Raises
     ------
@@ -124,16 +128,25 @@ def read_artifacts(
             "Re-download the artifacts (`GET /v0/batch/jobs/{id}/artifacts`)."
         ) from None
     entries = _entries(infos, label)
-    mapping, body_job_id = _source_mapping(predictions)
+    mapping, body_job_id, rank = _source_mapping(predictions)
     jid = job_id if job_id is not None else body_job_id
     builder = FrameBuilder(meta=shape == "wide")
     templates: dict = {}
     resolved = {prefix: _source(prefix, mapping) for prefix, _ in entries}
-    order = sorted(entries, key=lambda pf: resolved[pf[0]][0])  # stable
-    for prefix, file in order:
+    last = len(rank)  # things the predictions do not list keep the zip's order
+
+    def file_key(pf):
+        index, source = resolved[pf[0]]
+        return index, rank.get(("file", source, pf[1]), last)
+
+    for prefix, file in sorted(entries, key=file_key):  # stable
         models = entries[(prefix, file)]
         source = resolved[prefix][1]
-        for model in sorted(models, key=_model_rank):
+
+        def model_key(m, source=source, file=file):
+            return rank.get(("model", source, file, m), last), _model_rank(m)
+
+        for model in sorted(models, key=model_key):
             info = models[model]
             try:
                 raw = zf.read(info)
@@ -143,7 +156,12 @@ def read_artifacts(
                     "zip is probably truncated or corrupt. Re-download it."
                 ) from None
             _read_csv(
-                builder, templates, raw, (jid, source, file, model), info.filename
+                builder,
+                templates,
+                raw,
+                (jid, source, file, model),
+                info.filename,
+                rank,
             )
     if shape == "wide":
         return wide_from_builder(builder)
@@ -192,14 +210,33 @@ def _zip_names(kind: str | None, source: str) -> set[str]:
 
 
 def _source_mapping(predictions):
-    """[(kind, source, zip names)] in the job's order, and a callback's job id."""
+    """Sources of the job in order, a callback's job id, and the JSON's row order.
+
+    Returns ``[(kind, source, zip names)]``, the job id (or None), and a dict ranking
+    ``("file", source, file)``, ``("model", source, file, model)`` and
+    ``("group", source, file, model, group)`` in the order the predictions list them.
+    """
     if predictions is None:
-        return None, None
+        return None, None, {}
+    rank: dict[tuple, int] = {}
+
+    def add(source, file, model, group):
+        for key in (
+            ("file", source, file),
+            ("model", source, file, model),
+            ("group", source, file, model, group),
+        ):
+            rank.setdefault(key, len(rank))
+
     if isinstance(predictions, pd.DataFrame):
-        if "source" not in predictions:
+        missing = [
+            c for c in ("source", "file", "model", "group") if c not in predictions
+        ]
+        if missing:
             raise ReadError(
-                "`predictions` is a DataFrame without a `source` column; pass the "
-                "frame returned by `read_predictions`, or the predictions JSON."
+                "`predictions` is a DataFrame without "
+                + ", ".join(f"`{c}`" for c in missing)
+                + "; pass the frame returned by `read_predictions`, or the JSON."
             )
         sources = [str(s) for s in pd.unique(predictions["source"].dropna())]
         kinds = [
@@ -207,15 +244,28 @@ def _source_mapping(predictions):
         ]
         jids = predictions["job_id"].dropna() if "job_id" in predictions else []
         job_id = str(jids.iloc[0]) if len(jids) else None
+        keys = predictions[["source", "file", "model", "group"]].drop_duplicates()
+        for row in keys.astype(object).itertuples(index=False):
+            add(*row)
     else:
         from ._predictions import _parse, _source_name
 
         envs, job_id, _ = _parse(predictions)
         sources = [_source_name(e.source) for e in envs]
         kinds = [e.source.type if e.source is not None else None for e in envs]
-    return [
-        (k, s, _zip_names(k, s)) for k, s in zip(kinds, sources, strict=True)
-    ], job_id
+        for env, source in zip(envs, sources, strict=True):
+            for fp in (env.results.predictions if env.results else None) or ():
+                file = fp.file if fp.file is not None else ""
+                for model, res in (fp.models or {}).items():
+                    for g in (res.grouped_predictions if res else None) or ():
+                        add(
+                            source, file, model, g.id if g.id is not None else "unknown"
+                        )
+    return (
+        [(k, s, _zip_names(k, s)) for k, s in zip(kinds, sources, strict=True)],
+        job_id,
+        rank,
+    )
 
 
 def _source(prefix: str, mapping) -> tuple[int, str]:
@@ -280,7 +330,7 @@ def _num(cell: str):
     return float(cell) if cell else np.nan
 
 
-def _read_csv(builder, templates, raw: bytes, keys, where: str) -> None:
+def _read_csv(builder, templates, raw: bytes, keys, where: str, rank) -> None:
     jid, source, file, model = keys
     try:
         text = raw.decode("utf-8-sig")
@@ -326,7 +376,11 @@ def _read_csv(builder, templates, raw: bytes, keys, where: str) -> None:
     groups: dict[str, list[int]] = {}
     for k, row in enumerate(body):
         groups.setdefault(row[mi["Id"]], []).append(k)
-    for group, idx in groups.items():
+    last = len(rank)
+    for group, idx in sorted(
+        groups.items(),
+        key=lambda kv: rank.get(("group", source, file, model, kv[0]), last),
+    ):
         idx = np.array(idx)
         sub, mask = matrix[idx], present[idx]
         r, c = np.nonzero(mask)
