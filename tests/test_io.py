@@ -670,3 +670,26 @@ def test_common_mistakes_are_explained(real_samples):
 
     with pytest.raises(ReadError, match=r"looks like a `Job`.*job\.frame\(\)"):
         humelab.read_predictions(Job())
+
+
+def test_segment_follows_time_within_group_whatever_the_csv_order(real_samples):
+    # Given a real zip whose prosody rows are shuffled (speakers interleaved)
+    import zipfile
+
+    src = real_samples / "interreviewer_face-prosody-language/artifacts.zip"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(buf, "w") as zout:
+        for info in zin.infolist():
+            body = zin.read(info)
+            if info.filename.endswith("prosody.csv"):
+                head, *rows = body.decode().split("\r\n")
+                rows = [r for r in rows if r]
+                rows = rows[1::2] + rows[0::2]
+                body = "\r\n".join([head, *rows, ""]).encode()
+            zout.writestr(info.filename, body)
+    # Then segments still count each speaker's utterances in time order
+    js = real_samples / "interreviewer_face-prosody-language/predictions.json"
+    pd.testing.assert_frame_equal(
+        humelab.read_artifacts(buf.getvalue(), predictions=js),
+        humelab.read_predictions(js),
+    )

@@ -376,12 +376,25 @@ def _read_csv(builder, templates, raw: bytes, keys, where: str, rank) -> None:
     groups: dict[str, list[int]] = {}
     for k, row in enumerate(body):
         groups.setdefault(row[mi["Id"]], []).append(k)
+    # segment = running index within the group in time order (Hume's CSVs are
+    # already chronological, so this keeps their order; it equals the JSON's)
+    clock_col = next((c for c in ("Frame", "Time", "BeginTime") if c in mi), None)
+    clock = None
+    if clock_col is not None:
+        try:
+            clock = np.array([_num(r[mi[clock_col]]) for r in body], dtype=np.float64)
+        except ValueError as exc:
+            raise ReadError(
+                f"{where!r} has a non-numeric {clock_col}: {exc}."
+            ) from None
     last = len(rank)
     for group, idx in sorted(
         groups.items(),
         key=lambda kv: rank.get(("group", source, file, model, kv[0]), last),
     ):
         idx = np.array(idx)
+        if clock is not None:  # time order within the group (CSV order on ties)
+            idx = idx[np.argsort(clock[idx], kind="stable")]
         sub, mask = matrix[idx], present[idx]
         r, c = np.nonzero(mask)
         counts = mask.sum(axis=1).astype(np.int64)
