@@ -11,147 +11,28 @@ from __future__ import annotations
 import warnings
 from itertools import chain
 from operator import attrgetter
-from typing import Literal
 
 import msgspec
 import numpy as np
 import pandas as pd
 
 from ..errors import HumelabWarning, ReadError
-from ..schema import FAMILIES, VOCABULARY
+from ..schema import FAMILIES
 from ._frame import FrameBuilder, wide_from_builder
 from ._input import first_byte, is_json, is_zip, json_error, load_bytes
+from ._shapes import (
+    ENVELOPE,
+    ENVELOPES,
+    PREDS,
+    PREDS_KNOWN,
+    Envelope,
+    Source,
+    Span,
+    present,
+)
 
 __all__ = ["read_predictions", "read_errors"]
 
-# -- the v0 shapes ---------------------------------------------------------------------
-
-
-#: Default of raw fields: empty (falsy) when the key is absent; b"null" when null.
-_ABSENT = msgspec.Raw()
-
-
-def _present(raw) -> bool:
-    """Whether a raw field was given and is not null."""
-    return len(raw) > 0 and memoryview(raw)[:4].tobytes() != b"null"
-
-
-_KNOWN_NAMES = tuple(
-    sorted(
-        {n for fams in VOCABULARY.values() for names in fams.values() for n in names}
-    )
-)
-
-
-class _Score(msgspec.Struct, gc=False):
-    name: str
-    score: float
-
-
-class _Span(msgspec.Struct, gc=False):
-    begin: float | None = None
-    end: float | None = None
-
-
-class _Position(msgspec.Struct, gc=False):
-    begin: int | None = None
-    end: int | None = None
-
-
-class _Box(msgspec.Struct, gc=False):
-    x: float | None = None
-    y: float | None = None
-    w: float | None = None
-    h: float | None = None
-
-
-class _KnownScore(msgspec.Struct, gc=False):
-    """A score whose name is in the v0 vocabulary: decoded without a new string."""
-
-    name: Literal[_KNOWN_NAMES]  # type: ignore[valid-type]
-    score: float
-
-
-def _pred_type(score):
-    """One prediction of any model (fields a model lacks stay None)."""
-    scores = list[score] | None
-    fields = [
-        ("frame", int | None, None),
-        ("time", float | _Span | None, None),
-        ("prob", float | None, None),
-        ("box", _Box | None, None),
-        ("text", str | None, None),
-        ("position", _Position | None, None),
-        ("confidence", float | None, None),
-        ("speaker_confidence", float | None, None),
-        ("entity", str | None, None),
-        ("entity_confidence", float | None, None),
-        ("support", float | None, None),
-        ("uri", str | None, None),
-        ("link_word", str | None, None),
-    ] + [(fam, scores, None) for fam in FAMILIES]
-    return msgspec.defstruct("_Pred", fields, gc=False)
-
-
-_Pred = _pred_type(_Score)
-
-
-class _Group(msgspec.Struct, gc=False):
-    id: str | None = None
-    predictions: msgspec.Raw = _ABSENT
-
-
-class _ModelResult(msgspec.Struct, gc=False):
-    metadata: msgspec.Raw = _ABSENT
-    grouped_predictions: list[_Group] | None = None
-
-
-class _FilePrediction(msgspec.Struct, gc=False):
-    file: str | None = None
-    file_type: str | None = None
-    models: dict[str, _ModelResult | None] | None = None
-
-
-class _FileError(msgspec.Struct, gc=False):
-    file: str | None = None
-    message: str | None = None
-
-
-class _Results(msgspec.Struct, gc=False):
-    predictions: list[_FilePrediction] | None = None
-    errors: list[_FileError] | None = None
-
-
-class _Source(msgspec.Struct, gc=False):
-    type: str | None = None
-    url: str | None = None
-    filename: str | None = None
-
-
-class _Envelope(msgspec.Struct, gc=False):
-    """Any top-level object: a source result, a callback body, or a job body."""
-
-    source: _Source | None = None
-    results: _Results | None = None
-    error: str | None = None
-    # callback body
-    job_id: str | None = None
-    status: str | None = None
-    predictions: msgspec.Raw = _ABSENT
-    message: str | None = None
-    # job details / pre-May-2023 job result bodies (recognised to explain them)
-    request: msgspec.Raw = _ABSENT
-    state: msgspec.Raw = _ABSENT
-    completed: msgspec.Raw = _ABSENT
-    failed: msgspec.Raw = _ABSENT
-    creation_timestamp: msgspec.Raw = _ABSENT
-
-
-_ENVELOPES = msgspec.json.Decoder(list[_Envelope])
-_ENVELOPE = msgspec.json.Decoder(_Envelope)
-#: Fast decoder (known names, interned) and the general one it falls back to.
-_PREDS_KNOWN = msgspec.json.Decoder(list[_pred_type(_KnownScore)])
-_PREDS = msgspec.json.Decoder(list[_Pred])
 _NAME = attrgetter("name")
 _SCORE = attrgetter("score")
 
@@ -281,7 +162,7 @@ def _check_option(name, value, allowed):
         )
 
 
-def _parse(src) -> tuple[list[_Envelope], str | None, str]:
+def _parse(src) -> tuple[list[Envelope], str | None, str]:
     """Decode ``src`` into source results, the callback's job id, and a label."""
     if isinstance(src, (list, dict)):
         data, label = msgspec.json.encode(src), "The given JSON"
@@ -310,19 +191,19 @@ def _parse(src) -> tuple[list[_Envelope], str | None, str]:
         )
     try:
         if first_byte(data) == b"[":
-            envs = _ENVELOPES.decode(data)
+            envs = ENVELOPES.decode(data)
             for i, env in enumerate(envs):
                 _check_envelope(env, label, where=f"element {i} of ")
             return envs, None, label
-        env = _ENVELOPE.decode(data)
+        env = ENVELOPE.decode(data)
     except msgspec.ValidationError as exc:
         raise _shape_error(exc, label) from None
     except msgspec.DecodeError as exc:
         raise json_error(exc, data, label) from None
-    if _present(env.predictions) and env.source is None:
+    if present(env.predictions) and env.source is None:
         # a callback body {job_id, status, predictions}
         try:
-            envs = _ENVELOPES.decode(env.predictions)
+            envs = ENVELOPES.decode(env.predictions)
         except msgspec.ValidationError as exc:
             raise _shape_error(exc, label, prefix="$.predictions") from None
         for i, sub in enumerate(envs):
@@ -339,13 +220,13 @@ def _parse(src) -> tuple[list[_Envelope], str | None, str]:
     return [env], None, label
 
 
-def _check_envelope(env: _Envelope, label: str, where: str = "") -> None:
+def _check_envelope(env: Envelope, label: str, where: str = "") -> None:
     if env.source is not None or env.results is not None or env.error is not None:
         return
     if where and label.startswith("The "):
         label = "t" + label[1:]
     subject = where[:1].upper() + where[1:] + label if where else label
-    if _present(env.request) and _present(env.state):
+    if present(env.request) and present(env.state):
         state = _loads(env.state)
         status = state.get("status") if isinstance(state, dict) else None
         detail = f", status {status}" if status else ""
@@ -358,12 +239,12 @@ def _check_envelope(env: _Envelope, label: str, where: str = "") -> None:
             "{id}/predictions`, or `job.predictions()`) and read those."
         )
     if (
-        _present(env.completed)
-        or _present(env.failed)
-        or (_present(env.creation_timestamp) and env.status is not None)
+        present(env.completed)
+        or present(env.failed)
+        or (present(env.creation_timestamp) and env.status is not None)
     ):
         detail = ""
-        if _present(env.failed):
+        if present(env.failed):
             failed = _loads(env.failed)
             if isinstance(failed, dict) and failed.get("message"):
                 detail = f" (failed: {failed['message']!r})"
@@ -400,7 +281,7 @@ def msgspec_path(msg: str, prefix: str) -> str:
     return msg.replace("`$", f"`{prefix}", 1)
 
 
-def _source_name(source: _Source | None) -> str:
+def _source_name(source: Source | None) -> str:
     if source is None:
         return "unknown"
     kind = source.type
@@ -413,7 +294,7 @@ def _source_name(source: _Source | None) -> str:
     return source.url or source.filename or kind or "unknown"
 
 
-def _failures(env: _Envelope):
+def _failures(env: Envelope):
     if env.results is None:
         yield None, env.error or "the source has no results and no error message"
         return
@@ -428,7 +309,7 @@ def _failures(env: _Envelope):
 # -- building --------------------------------------------------------------------------
 
 
-def _build(sources: list[_Envelope], builder: FrameBuilder, job_id) -> tuple[list, int]:
+def _build(sources: list[Envelope], builder: FrameBuilder, job_id) -> tuple[list, int]:
     failures = []
     nfiles = 0
     templates: dict = {}
@@ -463,11 +344,11 @@ def _build(sources: list[_Envelope], builder: FrameBuilder, job_id) -> tuple[lis
 
 def _decode_preds(raw, keys):
     try:
-        return _PREDS_KNOWN.decode(raw)
+        return PREDS_KNOWN.decode(raw)
     except msgspec.ValidationError:
         pass  # a name outside the vocabulary, or a real shape error
     try:
-        return _PREDS.decode(raw)
+        return PREDS.decode(raw)
     except msgspec.ValidationError as exc:
         raise ReadError(
             f"The predictions of model `{keys[3]}`, group `{keys[4]}` in file "
@@ -476,7 +357,7 @@ def _decode_preds(raw, keys):
 
 
 def _add_group(builder, templates, keys, raw, file_type):
-    if not _present(raw):
+    if not present(raw):
         return
     preds = _decode_preds(raw, keys)
     n = len(preds)
@@ -571,7 +452,7 @@ def _times(times):
     for i, t in enumerate(times):
         if t is None:
             continue
-        if isinstance(t, _Span):
+        if isinstance(t, Span):
             if t.begin is not None:
                 begin[i] = t.begin
             if t.end is not None:
