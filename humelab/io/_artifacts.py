@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import ReadError
 from ..schema import CSV_META_COLUMNS, FAMILIES, MODELS, VOCABULARY, csv_families
 from ._frame import FrameBuilder, wide_from_builder
-from ._input import is_json, is_zip, load_bytes
+from ._input import FileSource, is_json, is_zip, load_bytes
 
 __all__ = ["read_artifacts"]
 
@@ -52,7 +52,7 @@ _STR_META = {"Entity", "Uri", "LinkWord"}
 
 
 def read_artifacts(
-    src,
+    src: FileSource,
     *,
     shape: str = "long",
     predictions=None,

@@ -9,10 +9,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import IO, Any
 
 from ..errors import ReadError
 
 __all__: list[str] = []
+
+#: What the file readers accept: a path, the raw bytes, or an open binary file.
+FileSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
+#: What read_predictions also accepts: the parsed JSON (a list or one object).
+JsonSource = FileSource | list[Any] | dict[str, Any]
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 

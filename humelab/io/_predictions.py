@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import HumelabWarning, ReadError
 from ..schema import FAMILIES
 from ._frame import FrameBuilder, wide_from_builder
-from ._input import first_byte, is_json, is_zip, json_error, load_bytes
+from ._input import JsonSource, first_byte, is_json, is_zip, json_error, load_bytes
 from ._shapes import (
     ENVELOPE,
     ENVELOPES,
@@ -44,7 +44,11 @@ _SHAPES = ("long", "wide")
 
 
 def read_predictions(
-    src, *, shape: str = "long", errors: str = "warn", job_id: str | None = None
+    src: JsonSource,
+    *,
+    shape: str = "long",
+    errors: str = "warn",
+    job_id: str | None = None,
 ) -> pd.DataFrame:
     """Read Hume v0 predictions JSON into a tidy frame.
 
@@ -111,7 +115,7 @@ def read_predictions(
     return builder.long()
 
 
-def read_errors(src, *, job_id: str | None = None) -> pd.DataFrame:
+def read_errors(src: JsonSource, *, job_id: str | None = None) -> pd.DataFrame:
     """List the files and sources that failed in a job.
 
     Parameters
