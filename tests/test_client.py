@@ -302,3 +302,60 @@ def test_second_process_on_the_same_data_folder(tmp_path, monkeypatch, capfd):
         other.kill()
         other.wait()
         _stop_embedded(tmp_path)
+
+
+_UPLOAD_CHILD = """
+import sys, humelab
+
+def hwm():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+
+url, key, path, data = sys.argv[1:5]
+with humelab.Client(url, key, data_dir=data) as c:
+    c.list_jobs(limit=1)  # warm up: imports and connection done
+    before = hwm()
+    job = c.submit(path, models={"burst": {}})
+print(job.id, round(hwm() - before, 1))
+"""
+
+
+@pytest.mark.skipif(
+    not __import__("os").path.exists("/proc/self/status"), reason="needs Linux /proc"
+)
+def test_upload_streams_from_disk(tmp_path):
+    import subprocess
+    import sys
+
+    # Given a 96 MiB file (sparse: no disk used on our side), and a service busy
+    # with a slow job, so the big one stays queued and is never measured
+    big = tmp_path / "big.wav"
+    with open(big, "wb") as fh:
+        fh.truncate(96 * 1024**2)
+    with humelab.serve(
+        data_dir=tmp_path / "svc", workers=1, item_delay=30, quiet=True
+    ) as server:
+        with humelab.Client(server.url, server.api_key, data_dir=tmp_path) as c:
+            c.submit(text=["Busy."], models={"language": {}})
+        # When a fresh process uploads it
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _UPLOAD_CHILD,
+                server.url,
+                server.api_key,
+                str(big),
+                str(tmp_path / "d"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr
+    job_id, growth = proc.stdout.split()
+    # Then its peak memory grew by far less than the file
+    assert float(growth) < 32, f"peak RSS grew {growth} MB for a 96 MB upload"
+    assert len(job_id) == 36
