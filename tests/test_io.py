@@ -693,3 +693,25 @@ def test_segment_follows_time_within_group_whatever_the_csv_order(real_samples):
         humelab.read_artifacts(buf.getvalue(), predictions=js),
         humelab.read_predictions(js),
     )
+
+
+def test_same_source_twice_keeps_keys_unique(v0_fixtures):
+    # Given a job where the same upload name appears twice (two sources)
+    from humelab.service.artifacts import write_artifacts
+
+    data = json.loads((v0_fixtures / "v0_all_shapes.json").read_text())
+    twice = [data[1], data[3], data[1]]
+    df = humelab.read_predictions(twice)
+    # Then the second gets its position appended, and every key is unique
+    assert list(df["source"].cat.categories) == ["talk.mp4", "text", "talk.mp4 [2]"]
+    pd.testing.assert_frame_equal(humelab.to_long(humelab.to_wide(df)), df)
+    buf = io.BytesIO()
+    write_artifacts(twice, buf)
+    for predictions in (twice, df, None):
+        back = humelab.read_artifacts(buf.getvalue(), predictions=predictions)
+        pd.testing.assert_frame_equal(canon(back), canon(df))
+    errs = humelab.read_errors([data[4], data[4]])
+    assert errs["source"].tolist() == [
+        "https://example.org/missing.mp4",
+        "https://example.org/missing.mp4 [1]",
+    ]

@@ -27,6 +27,7 @@ from ._input import FileSource, is_json, is_zip, load_bytes
 
 __all__ = ["read_artifacts"]
 
+_DEDUPED = re.compile(r" \[\d+\]$")
 _PREFIX = re.compile(r"^(url|file|text)-(\d+)-(.*)$", re.S)
 _SHAPES = ("long", "wide")
 
@@ -133,6 +134,15 @@ def read_artifacts(
     builder = FrameBuilder(meta=shape == "wide")
     templates: dict = {}
     resolved = {prefix: _source(prefix, mapping) for prefix, _ in entries}
+    if mapping is None:  # the same name twice: later ones get their index
+        from ._predictions import dedupe
+
+        prefixes = sorted(resolved, key=lambda p: resolved[p][0])
+        names = dedupe(
+            [resolved[p][1] for p in prefixes], [resolved[p][0] for p in prefixes]
+        )
+        for p, name in zip(prefixes, names, strict=True):
+            resolved[p] = (resolved[p][0], name)
     last = len(rank)  # things the predictions do not list keep the zip's order
 
     def file_key(pf):
@@ -239,6 +249,7 @@ def _source_mapping(predictions):
                 + "; pass the frame returned by `read_predictions`, or the JSON."
             )
         sources = [str(s) for s in pd.unique(predictions["source"].dropna())]
+        raw_names = [_DEDUPED.sub("", s) for s in sources]
         kinds = [
             "url" if "://" in s else "text" if s == "text" else "file" for s in sources
         ]
@@ -248,10 +259,11 @@ def _source_mapping(predictions):
         for row in keys.astype(object).itertuples(index=False):
             add(*row)
     else:
-        from ._predictions import _parse, _source_name
+        from ._predictions import _parse, _source_name, source_names
 
         envs, job_id, _ = _parse(predictions)
-        sources = [_source_name(e.source) for e in envs]
+        sources = source_names(envs)
+        raw_names = [_source_name(e.source) for e in envs]
         kinds = [e.source.type if e.source is not None else None for e in envs]
         for env, source in zip(envs, sources, strict=True):
             for fp in (env.results.predictions if env.results else None) or ():
@@ -262,7 +274,10 @@ def _source_mapping(predictions):
                             source, file, model, g.id if g.id is not None else "unknown"
                         )
     return (
-        [(k, s, _zip_names(k, s)) for k, s in zip(kinds, sources, strict=True)],
+        [
+            (k, s, _zip_names(k, raw))
+            for k, s, raw in zip(kinds, sources, raw_names, strict=True)
+        ],
         job_id,
         rank,
     )

@@ -139,8 +139,7 @@ def read_errors(src: JsonSource, *, job_id: str | None = None) -> pd.DataFrame:
     sources, body_job_id, _ = _parse(src)
     jid = job_id if job_id is not None else body_job_id
     rows = []
-    for env in sources:
-        name = _source_name(env.source)
+    for env, name in zip(sources, source_names(sources), strict=True):
         for file, message in _failures(env):
             rows.append((jid, name, file, message))
     return errors_frame(rows)
@@ -285,6 +284,26 @@ def msgspec_path(msg: str, prefix: str) -> str:
     return msg.replace("`$", f"`{prefix}", 1)
 
 
+def source_names(envs: list[Envelope]) -> list[str]:
+    """The ``source`` value of each element: URL, filename or ``text``.
+
+    When two elements would get the same value (the same URL or filename submitted
+    twice), the later ones get their position in the predictions array appended,
+    ``"a.jpg [3]"``, so that every score keeps a unique key.
+    """
+    return dedupe([_source_name(e.source) for e in envs], range(len(envs)))
+
+
+def dedupe(names: list[str], indexes) -> list[str]:
+    """Append `` [index]`` to the second and later occurrences of a name."""
+    seen: set[str] = set()
+    out = []
+    for name, index in zip(names, indexes, strict=True):
+        out.append(name if name not in seen else f"{name} [{index}]")
+        seen.add(name)
+    return out
+
+
 def _source_name(source: Source | None) -> str:
     if source is None:
         return "unknown"
@@ -317,8 +336,7 @@ def _build(sources: list[Envelope], builder: FrameBuilder, job_id) -> tuple[list
     failures = []
     nfiles = 0
     templates: dict = {}
-    for env in sources:
-        name = _source_name(env.source)
+    for env, name in zip(sources, source_names(sources), strict=True):
         for file, message in _failures(env):
             failures.append((name, file, message))
             nfiles += 1
