@@ -91,6 +91,7 @@ def test_group_of_250_files(client, tmp_path):
     # Then all jobs are done and the frame holds every file once
     assert len(group.done) == 3 and group.failed == []
     df = group.frame()
+    humelab.validate(df)
     assert df["source"].nunique() == 250
     assert df["job_id"].nunique() == 3
     assert isinstance(df["job_id"].dtype, pd.CategoricalDtype)
