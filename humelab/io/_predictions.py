@@ -78,7 +78,9 @@ def read_predictions(
     pandas.DataFrame
         Tidy long frame (see :data:`humelab.schema.COLUMNS`), or the wide frame.
         ``source`` is the URL of URL sources, the upload's filename for file sources
-        (``"file"`` when the service recorded none) and ``"text"`` for text input.
+        (``"file"`` when the service recorded none) and ``"text"`` for text input;
+        a name that occurs again for a later source gets that source's position in
+        the array appended (``"a.jpg [2]"``), so keys stay unique.
         ``score`` is float32 when every score is a float32 value (as Hume's are),
         which keeps them exact; otherwise float64.
 
