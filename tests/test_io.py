@@ -329,6 +329,7 @@ def test_errors_warn_once_raise_ignore(v0_fixtures):
     with pytest.warns(HumelabWarning, match=r"3 of 11 files or sources failed") as rec:
         humelab.read_predictions(path)
     assert len(rec) == 1
+    assert rec[0].filename == __file__  # points at the caller, not humelab
     message = str(rec[0].message)
     assert "clips/d.mp4" in message and "404 Not Found" in message
     assert "read_errors" in message

@@ -540,5 +540,21 @@ def _report(failures, nfiles, label, errors):
         what + " Their scores are not in the frame; list them with "
         "`humelab.read_errors(...)` (pass `errors='ignore'` to silence this).",
         HumelabWarning,
-        stacklevel=3,
+        stacklevel=_stack_level(),
     )
+
+
+def _stack_level() -> int:
+    """The ``stacklevel`` pointing at the first caller outside humelab."""
+    import inspect
+    import os
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame = inspect.currentframe()
+    n = 0
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        package + os.sep
+    ):
+        frame = frame.f_back
+        n += 1
+    return n
