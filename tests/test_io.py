@@ -716,3 +716,16 @@ def test_same_source_twice_keeps_keys_unique(v0_fixtures):
         "https://example.org/missing.mp4",
         "https://example.org/missing.mp4 [1]",
     ]
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_real_pairs_wide_agree(real_samples, pair):
+    js = real_samples / pair / "predictions.json"
+    zp = real_samples / pair / "artifacts.zip"
+    from_json = humelab.read_predictions(js, shape="wide")
+    from_zip = humelab.read_artifacts(zp, shape="wide", predictions=js)
+    # the zip does not record file_type; everything else, metadata included, agrees
+    assert from_zip["file_type"].isna().all()
+    pd.testing.assert_frame_equal(
+        from_zip.drop(columns="file_type"), from_json.drop(columns="file_type")
+    )

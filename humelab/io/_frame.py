@@ -351,11 +351,16 @@ def wide_from_builder(builder: FrameBuilder) -> pd.DataFrame:
     cols["text"] = _categorical(_small(text, len(tcoder.codes)), tcoder.categories())
     keys = normalize(pd.DataFrame(cols, copy=False))
     meta = builder.prediction_meta()
-    names = builder.coders["name"].categories()
+    # one column per name that has a score, in order of first appearance
+    codes = np.concatenate([c[7] for c in chunks]).astype(np.int64)
+    used = pd.unique(codes)
+    lookup = np.zeros(len(builder.coders["name"].codes), dtype=np.int64)
+    lookup[used] = np.arange(len(used))
+    categories = builder.coders["name"].categories()
     dims = dims_from_scores(
         np.concatenate(pred_idx),
-        np.concatenate([c[7] for c in chunks]),
-        names,
+        lookup[codes],
+        [categories[u] for u in used],
         np.concatenate([c[8] for c in chunks]),
         total,
     )
