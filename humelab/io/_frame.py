@@ -103,7 +103,6 @@ class FrameBuilder:
         self.keep_meta = meta
         self.chunks: list[tuple] = []
         self.meta: list[dict] = []
-        self.name_family: dict[tuple[str, str], str] = {}
 
     def add(
         self,

@@ -274,16 +274,12 @@ def _loads(raw):
 
 def _shape_error(exc, label, prefix=None) -> ReadError:
     msg = str(exc)
-    if prefix:
-        msg = msgspec_path(msg, prefix)
+    if prefix:  # msgspec paths start at `$`: say where in the body they are
+        msg = msg.replace("`$", f"`{prefix}", 1)
     return ReadError(
         f"{label} is not in the shape of Hume v0 predictions: {msg}. "
         "Check that it is the output of `GET /v0/batch/jobs/{id}/predictions`."
     )
-
-
-def msgspec_path(msg: str, prefix: str) -> str:
-    return msg.replace("`$", f"`{prefix}", 1)
 
 
 def source_names(envs: list[Envelope]) -> list[str]:
