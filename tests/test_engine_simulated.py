@@ -162,6 +162,14 @@ def test_fill_model_defaults_requested_only():
         ({"voice": {}}, r"`models\.voice` is not a model.*face, burst"),
         ({"face": {"fps": 3}}, r"`models\.face\.fps` is not an option.*fps_pred"),
         (
+            {"langauge": {}},
+            r"`models\.langauge` is not a model\. Did you mean `language`",
+        ),
+        (
+            {"face": {"identify_face": True}},
+            r"`models\.face\.identify_face`.*Did you mean `identify_faces`",
+        ),
+        (
             {"face": {"prob_threshold": 1.5}},
             r"`models\.face\.prob_threshold`.*between 0",
         ),

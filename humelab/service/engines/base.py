@@ -10,6 +10,7 @@ are pure functions shared by the service (request validation and the echoed
 from __future__ import annotations
 
 import abc
+import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,6 +235,14 @@ def _check_window(field, v):
         _check_number(f"{field}.{key}", val, lo=0.5)
 
 
+def _did_you_mean(word, choices) -> str:
+    # "Did you mean `language`? " for a near miss (a typo), else nothing.
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f"Did you mean `{close[0]}`? " if close else ""
+
+
 def validate_models(models) -> None:
     """Check a request's ``models`` object.
 
@@ -270,7 +279,7 @@ def validate_models(models) -> None:
             raise _fail(
                 f"models.{name}",
                 "is not a model",
-                f"Known models are {', '.join(MODELS)}.",
+                f"{_did_you_mean(name, MODELS)}Known models are {', '.join(MODELS)}.",
             )
         if config is None:
             continue
@@ -286,6 +295,7 @@ def validate_models(models) -> None:
                 raise _fail(
                     f"models.{name}.{key}",
                     "is not an option of this model",
+                    f"{_did_you_mean(key, _OPTIONS[name])}"
                     f"Options of `{name}` are: {known}.",
                 )
         _validate_config(name, config)
