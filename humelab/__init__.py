@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from . import schema
+from .client import Client
+from .datasets import example_files
 from .errors import (
     APIError,
     AuthError,
@@ -24,16 +26,10 @@ from .errors import (
     ReadError,
     SchemaError,
 )
-from .schema import validate
-
-# -- readers (humelab.io) --
 from .io import read_artifacts, read_errors, read_predictions, to_long, to_wide
-# -- service (humelab.service) --
-from .service import Server, serve
-# -- client and jobs (humelab.client, humelab.jobs) --
-from .client import Client
-from .datasets import example_files
 from .jobs import Job, JobGroup, JobStatus, run, wait_all
+from .schema import validate
+from .service import Server, serve
 
 __version__ = "0.1.0"
 

@@ -86,7 +86,9 @@ class JobFailedError(JobError):
         self.status = status
         self.detail = detail
         self.job = job
-        msg = f"Job `{job_id}` ended {status}: {detail or 'no message from the service'}."
+        msg = (
+            f"Job `{job_id}` ended {status}: {detail or 'no message from the service'}."
+        )
         super().__init__(msg)
 
 

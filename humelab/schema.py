@@ -50,17 +50,36 @@ class Column(NamedTuple):
 COLUMNS: tuple[Column, ...] = (
     Column("job_id", "category", True, "job id when known, else missing"),
     Column("source", "category", False, "URL, uploaded filename, or `text`"),
-    Column("file", "category", False, "file inside the source (archive path, text index)"),
+    Column(
+        "file", "category", False, "file inside the source (archive path, text index)"
+    ),
     Column("model", "category", False, "face, burst, prosody, language, ner, facemesh"),
-    Column("group", "category", False, "grouped_predictions id: face_0, spk_1, unknown"),
-    Column("segment", "int32", False, "index of the prediction inside its group, input order"),
+    Column(
+        "group", "category", False, "grouped_predictions id: face_0, spk_1, unknown"
+    ),
+    Column(
+        "segment",
+        "int32",
+        False,
+        "index of the prediction inside its group, input order",
+    ),
     Column("frame", "Int64", True, "video frame (face), else missing"),
-    Column("begin", "float64", True, "seconds; face: equals `time`; missing without time"),
-    Column("end", "float64", True, "seconds; face: equals `time`; missing without time"),
+    Column(
+        "begin", "float64", True, "seconds; face: equals `time`; missing without time"
+    ),
+    Column(
+        "end", "float64", True, "seconds; face: equals `time`; missing without time"
+    ),
     Column("text", "category", True, "transcript or text of the segment, else missing"),
-    Column("family", "category", False, "emotions, facs, descriptions, sentiment, toxicity"),
-    Column("name", "category", False, "the dimension, spelled exactly as the API spells it"),
-    Column("score", "float32|float64", False, "the value (v0 scores are float32 values)"),
+    Column(
+        "family", "category", False, "emotions, facs, descriptions, sentiment, toxicity"
+    ),
+    Column(
+        "name", "category", False, "the dimension, spelled exactly as the API spells it"
+    ),
+    Column(
+        "score", "float32|float64", False, "the value (v0 scores are float32 values)"
+    ),
 )
 
 #: Names of the core columns, in order.
@@ -69,7 +88,7 @@ CORE_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 #: Model names, in the order the v0 API lists them.
 MODELS: tuple[str, ...] = ("face", "burst", "prosody", "language", "ner", "facemesh")
 
-# -- vocabularies -----------------------------------------------------------------------
+# -- vocabularies --------------------------------------------------------------
 
 #: The 48 expressions of face, burst, prosody and facemesh, JSON (alphabetical) order.
 EXPRESSIONS: tuple[str, ...] = (
@@ -106,11 +125,13 @@ EXPRESSIONS_CSV: tuple[str, ...] = _move_after(
 
 #: The 53 language expressions (the 48 plus five), JSON (alphabetical) order.
 LANGUAGE_EXPRESSIONS: tuple[str, ...] = tuple(
-    sorted(EXPRESSIONS + ("Annoyance", "Disapproval", "Enthusiasm", "Gratitude", "Sarcasm"))
+    sorted(
+        EXPRESSIONS + ("Annoyance", "Disapproval", "Enthusiasm", "Gratitude", "Sarcasm")
+    )
 )
 
-#: The 53 language expressions in language.csv / ner.csv column order (only Desire moves,
-#: after Satisfaction).
+#: The 53 language expressions in language.csv / ner.csv column order (only Desire
+#: moves, after Satisfaction).
 LANGUAGE_EXPRESSIONS_CSV: tuple[str, ...] = _move_after(
     LANGUAGE_EXPRESSIONS, "Desire", "Satisfaction"
 )
@@ -119,33 +140,34 @@ LANGUAGE_EXPRESSIONS_CSV: tuple[str, ...] = _move_after(
 FACS: tuple[str, ...] = (
     "AU1 Inner Brow Raise", "AU2 Outer Brow Raise", "AU4 Brow Lowerer",
     "AU5 Upper Lid Raise", "AU6 Cheek Raise", "AU7 Lids Tight", "AU9 Nose Wrinkle",
-    "AU10 Upper Lip Raiser", "AU11 Nasolabial Furrow Deepener", "AU12 Lip Corner Puller",
-    "AU14 Dimpler", "AU15 Lip Corner Depressor", "AU16 Lower Lip Depress",
-    "AU17 Chin Raiser", "AU18 Lip Pucker", "AU19 Tongue Show", "AU20 Lip Stretch",
-    "AU22 Lip Funneler", "AU23 Lip Tightener", "AU24 Lip Presser", "AU25 Lips Part",
-    "AU26 Jaw Drop", "AU27 Mouth Stretch", "AU28 Lips Suck", "AU32 Bite", "AU34 Puff",
-    "AU37 Lip Wipe", "AU38 Nostril Dilate", "AU43 Eye Closure", "AU53 Head Up",
-    "AU54 Head Down", "Hand over Mouth", "Hand over Eyes", "Hand over Forehead",
-    "Hand over Face", "Hand touching Face / Head",
+    "AU10 Upper Lip Raiser", "AU11 Nasolabial Furrow Deepener",
+    "AU12 Lip Corner Puller", "AU14 Dimpler", "AU15 Lip Corner Depressor",
+    "AU16 Lower Lip Depress", "AU17 Chin Raiser", "AU18 Lip Pucker", "AU19 Tongue Show",
+    "AU20 Lip Stretch", "AU22 Lip Funneler", "AU23 Lip Tightener", "AU24 Lip Presser",
+    "AU25 Lips Part", "AU26 Jaw Drop", "AU27 Mouth Stretch", "AU28 Lips Suck",
+    "AU32 Bite", "AU34 Puff", "AU37 Lip Wipe", "AU38 Nostril Dilate",
+    "AU43 Eye Closure", "AU53 Head Up", "AU54 Head Down", "Hand over Mouth",
+    "Hand over Eyes", "Hand over Forehead", "Hand over Face",
+    "Hand touching Face / Head",
 )  # fmt: skip
 
 #: The 27 face descriptions.
 FACE_DESCRIPTIONS: tuple[str, ...] = (
-    "Beaming", "Biting lip", "Cheering", "Cringe", "Cry", "Eyes closed", "Face in hands",
-    "Frown", "Gasp", "Glare", "Glaring", "Grimace", "Grin", "Jaw drop", "Laugh",
-    "Licking lip", "Pout", "Scowl", "Smile", "Smirk", "Snarl", "Squint", "Sulking",
-    "Tongue out", "Wide-eyed", "Wince", "Wrinkled nose",
+    "Beaming", "Biting lip", "Cheering", "Cringe", "Cry", "Eyes closed",
+    "Face in hands", "Frown", "Gasp", "Glare", "Glaring", "Grimace", "Grin", "Jaw drop",
+    "Laugh", "Licking lip", "Pout", "Scowl", "Smile", "Smirk", "Snarl", "Squint",
+    "Sulking", "Tongue out", "Wide-eyed", "Wince", "Wrinkled nose",
 )  # fmt: skip
 
 #: The 67 vocal burst descriptions (capitalised as Hume's docs print them).
 BURST_DESCRIPTIONS: tuple[str, ...] = (
-    "Ah", "Aha", "Ahh", "Argh", "Aww", "Cackle", "Cheer", "Chuckle", "Cry", "Eek", "Eww",
-    "Gasp", "Giggle", "Groan", "Growl", "Grr", "Grunt", "Ha", "Hah", "Haha", "Hehe",
-    "Hiss", "Hmm", "Hoot", "Howl", "Huh", "Hurray", "Laugh", "Mhm", "Mmm", "Moan", "Oh",
-    "Ohh", "Ooh", "Ooph", "Ouch", "Oww", "Pant", "Pff", "Phew", "Roar", "Scream",
-    "Screech", "Shout", "Shriek", "Sigh", "Snicker", "Snort", "Sob", "Squeal", "Tsk",
-    "Ugh", "Uh", "Uh-huh", "Umm", "Wail", "Wheep", "Whee", "Whew", "Whimper", "Woah",
-    "Wow", "Yawn", "Yay", "Yelp", "Yippee", "Yuck",
+    "Ah", "Aha", "Ahh", "Argh", "Aww", "Cackle", "Cheer", "Chuckle", "Cry", "Eek",
+    "Eww", "Gasp", "Giggle", "Groan", "Growl", "Grr", "Grunt", "Ha", "Hah", "Haha",
+    "Hehe", "Hiss", "Hmm", "Hoot", "Howl", "Huh", "Hurray", "Laugh", "Mhm", "Mmm",
+    "Moan", "Oh", "Ohh", "Ooh", "Ooph", "Ouch", "Oww", "Pant", "Pff", "Phew", "Roar",
+    "Scream", "Screech", "Shout", "Shriek", "Sigh", "Snicker", "Snort", "Sob", "Squeal",
+    "Tsk", "Ugh", "Uh", "Uh-huh", "Umm", "Wail", "Wheep", "Whee", "Whew", "Whimper",
+    "Woah", "Wow", "Yawn", "Yay", "Yelp", "Yippee", "Yuck",
 )  # fmt: skip
 
 #: Sentiment names, "1" (most negative) to "9".
@@ -175,9 +197,15 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 #: All score families.
-FAMILIES: tuple[str, ...] = ("emotions", "facs", "descriptions", "sentiment", "toxicity")
+FAMILIES: tuple[str, ...] = (
+    "emotions",
+    "facs",
+    "descriptions",
+    "sentiment",
+    "toxicity",
+)
 
-# -- artifacts CSV layout -----------------------------------------------------------------
+# -- artifacts CSV layout ------------------------------------------------------
 
 #: Per-model metadata columns of the artifacts CSVs, in order, mapped to where the value
 #: lives in a v0 prediction (a dotted path; ``group`` is the grouped_predictions id).
@@ -296,10 +324,12 @@ def csv_columns(model: str) -> tuple[str, ...]:
 
 def _check_model(model):
     if model not in MODELS:
-        raise SchemaError(f"Unknown model {model!r}; expected one of {', '.join(MODELS)}.")
+        raise SchemaError(
+            f"Unknown model {model!r}; expected one of {', '.join(MODELS)}."
+        )
 
 
-# -- validation ---------------------------------------------------------------------------
+# -- validation ----------------------------------------------------------------
 
 
 def validate(data: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,9 @@ def real_samples() -> Path:
     """
     if not REAL.is_dir():
         if os.environ.get("CI"):
-            raise RuntimeError(f"{REAL} is missing; CI must have ../shared beside the project")
+            raise RuntimeError(
+                f"{REAL} is missing; CI must have ../shared beside the project"
+            )
         pytest.skip(f"real Hume samples not found at {REAL} (they live in ../shared)")
     return REAL
 

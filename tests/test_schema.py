@@ -24,7 +24,9 @@ def test_vocabulary_sizes():
 
 def test_csv_orders_are_permutations_of_json_orders():
     assert sorted(schema.EXPRESSIONS_CSV) == sorted(schema.EXPRESSIONS)
-    assert sorted(schema.LANGUAGE_EXPRESSIONS_CSV) == sorted(schema.LANGUAGE_EXPRESSIONS)
+    assert sorted(schema.LANGUAGE_EXPRESSIONS_CSV) == sorted(
+        schema.LANGUAGE_EXPRESSIONS
+    )
     for model in schema.MODELS:
         for family, names in schema.csv_families(model):
             assert sorted(names) == sorted(schema.VOCABULARY[model][family])
@@ -33,15 +35,18 @@ def test_csv_orders_are_permutations_of_json_orders():
 def test_json_order_matches_real_predictions(real_samples):
     # Given real predictions with face, prosody and language (all 53 names)
     data = json.loads(
-        (real_samples / "interreviewer_face-prosody-language/predictions.json").read_text()
+        (
+            real_samples / "interreviewer_face-prosody-language/predictions.json"
+        ).read_text()
     )
     models = data[0]["results"]["predictions"][0]["models"]
     for model in ("face", "prosody", "language"):
         pred = models[model]["grouped_predictions"][0]["predictions"][0]
         # Then the emotions come in the schema's JSON order
-        assert tuple(e["name"] for e in pred["emotions"]) == schema.VOCABULARY[model][
-            "emotions"
-        ]
+        assert (
+            tuple(e["name"] for e in pred["emotions"])
+            == schema.VOCABULARY[model]["emotions"]
+        )
     lang = models["language"]["grouped_predictions"][0]["predictions"][0]
     assert tuple(e["name"] for e in lang["sentiment"]) == schema.SENTIMENT
 
@@ -100,7 +105,10 @@ def test_validate_accepts_contract_frame():
 
 def test_validate_names_every_problem():
     df = _tiny_long().drop(columns=["frame"]).astype({"segment": "int64"})
-    with pytest.raises(humelab.SchemaError, match=r"missing columns: `frame`.*`segment` has dtype int64, expected int32"):
+    with pytest.raises(
+        humelab.SchemaError,
+        match=r"missing columns: `frame`.*`segment` has dtype int64, expected int32",
+    ):
         humelab.validate(df)
 
 
@@ -108,7 +116,9 @@ def test_validate_explains_wide_frames_and_non_frames():
     wide = pd.DataFrame({"source": ["a"], "Joy": [0.1], "Awe": [0.2]})
     with pytest.raises(humelab.SchemaError, match="wide frame"):
         humelab.validate(wide)
-    with pytest.raises(humelab.SchemaError, match="expects a pandas DataFrame, got dict"):
+    with pytest.raises(
+        humelab.SchemaError, match="expects a pandas DataFrame, got dict"
+    ):
         humelab.validate({"a": 1})
 
 
