@@ -63,3 +63,9 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     )
     if "humelab.Client()" in "".join(c.source for c in nb.cells):
         assert "scores are simulated" in text
+    # And every claim a cell shows (`back.equals(df)`, `again.id == job.id`) holds
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "execute_result":
+                shown = out["data"].get("text/plain", "")
+                assert shown != "False", f"{path.name}: {cell.source!r} shows False"
