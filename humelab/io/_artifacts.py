@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import ReadError
 from ..schema import CSV_META_COLUMNS, FAMILIES, MODELS, VOCABULARY, csv_families
 from ._frame import FrameBuilder, wide_from_builder
-from ._input import FileSource, is_json, is_zip, load_bytes
+from ._input import FileSource, inner, is_json, is_zip, load_bytes
 
 __all__ = ["read_artifacts"]
 
@@ -143,6 +143,8 @@ def read_artifacts(
         )
         for p, name in zip(prefixes, names, strict=True):
             resolved[p] = (resolved[p][0], name)
+    if mapping is not None:
+        _check_matches(entries, resolved, mapping, rank, label)
     last = len(rank)  # things the predictions do not list keep the zip's order
 
     def file_key(pf):
@@ -162,8 +164,9 @@ def read_artifacts(
                 raw = zf.read(info)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
                 raise ReadError(
-                    f"Entry {info.filename!r} of {label} cannot be read ({exc}); the "
-                    "zip is probably truncated or corrupt. Re-download it."
+                    f"Entry {info.filename!r} of {inner(label)} cannot be read "
+                    f"({exc}); the zip is probably truncated or corrupt. "
+                    "Re-download it."
                 ) from None
             _read_csv(
                 builder,
@@ -176,6 +179,37 @@ def read_artifacts(
     if shape == "wide":
         return wide_from_builder(builder)
     return builder.long()
+
+
+def _check_matches(entries, resolved, mapping, rank, label) -> None:
+    """With ``predictions=``: the zip and the predictions must be of the same job.
+
+    Every zip source must be one the predictions list, and every (source, file,
+    model) the predictions score must have its CSV, else scores would be dropped
+    silently or given the wrong source.
+    """
+    known = {src for _, src, _ in mapping}
+    strangers = sorted({p for p, _ in entries if resolved[p][1] not in known})
+    if strangers:
+        raise ReadError(
+            f"{label} has {', '.join(repr(p) for p in strangers[:3])}, which the "
+            "given `predictions` do not list: they are probably of another job. "
+            "Pass the predictions of the job this zip came from, or none."
+        )
+    in_zip = {
+        (resolved[prefix][1], file, model)
+        for (prefix, file), models in entries.items()
+        for model in models
+    }
+    lacking = [key[1:] for key in rank if key[0] == "model" and key[1:] not in in_zip]
+    if lacking:
+        shown = ", ".join(f"{m}.csv of {s} / {f}" for s, f, m in lacking[:3])
+        raise ReadError(
+            f"{label} lacks {len(lacking)} CSV(s) that the given `predictions` have "
+            f"scores for ({shown}{', ...' if len(lacking) > 3 else ''}). The zip is "
+            "incomplete or of another job; re-download it "
+            "(`GET /v0/batch/jobs/{id}/artifacts`)."
+        )
 
 
 def _model_rank(model: str) -> int:
@@ -270,9 +304,9 @@ def _source_mapping(predictions):
                 file = fp.file if fp.file is not None else ""
                 for model, res in (fp.models or {}).items():
                     for g in (res.grouped_predictions if res else None) or ():
-                        add(
-                            source, file, model, g.id if g.id is not None else "unknown"
-                        )
+                        if _nonempty(g.predictions):  # no scores: no rows
+                            gid = g.id if g.id is not None else "unknown"
+                            add(source, file, model, gid)
     return (
         [
             (k, s, _zip_names(k, raw))
@@ -281,6 +315,12 @@ def _source_mapping(predictions):
         job_id,
         rank,
     )
+
+
+def _nonempty(raw) -> bool:
+    """Whether a raw JSON array has an element (without decoding it)."""
+    head = memoryview(raw)[:64].tobytes().lstrip()
+    return head[:1] == b"[" and head[1:].lstrip()[:1] not in (b"]", b"")
 
 
 def _source(prefix: str, mapping) -> tuple[int, str]:
@@ -330,8 +370,15 @@ def _layout(model: str, header: list[str], where: str):
             f"`humelab.schema.csv_columns({model!r})`."
         )
     missing = [n for n in known if n not in scores]
-    if len(missing) == len(known):
-        raise ReadError(f"{where} has no score columns for model {model!r}.")
+    if missing:  # Hume writes every column, leaving cells empty for a family off
+        raise ReadError(
+            f"{where} lacks {len(missing)} of the {len(known)} score columns of "
+            f"model {model!r} ("
+            + ", ".join(repr(c) for c in missing[:5])
+            + (", ..." if len(missing) > 5 else "")
+            + "); its scores cannot all be read. It was not written by Hume's v0 "
+            "service, or was edited: re-download the artifacts."
+        )
     position = {n: i for i, n in enumerate(header)}
     order = []
     for fam in FAMILIES:
@@ -339,6 +386,26 @@ def _layout(model: str, header: list[str], where: str):
             if name in position and known.get(name) == fam:
                 order.append((position[name], fam, name))
     return meta, order
+
+
+def _wide_meta(rows, mi, where) -> dict:
+    """The wide metadata columns of some CSV rows (``mi``: column -> index)."""
+    meta = {"file_type": [None] * len(rows)}
+    for col, wcol in _CSV_META_WIDE.items():
+        if col not in mi:
+            continue
+        vals = [r[mi[col]] for r in rows]
+        if col in _STR_META:
+            meta[wcol] = [v or None for v in vals]
+            continue
+        try:
+            nums = [float(v) if v else None for v in vals]
+        except ValueError as exc:
+            raise ReadError(f"{where!r} has a non-numeric {col}: {exc}.") from None
+        meta[wcol] = (
+            [None if v is None else int(v) for v in nums] if col in _INT_META else nums
+        )
+    return meta
 
 
 def _num(cell: str):
@@ -413,7 +480,6 @@ def _read_csv(builder, templates, raw: bytes, keys, where: str, rank) -> None:
         sub, mask = matrix[idx], present[idx]
         r, c = np.nonzero(mask)
         counts = mask.sum(axis=1).astype(np.int64)
-        n = len(idx)
         sel = [body[k] for k in idx]
         begin = end = None
         frame = None
@@ -439,18 +505,7 @@ def _read_csv(builder, templates, raw: bytes, keys, where: str, rank) -> None:
             text = np.array(
                 [text_coder(s[mi["Text"]] or None) for s in sel], dtype=np.int64
             )
-        wide_meta = None
-        if builder.keep_meta:
-            wide_meta = {"file_type": [None] * n}
-            for col, wcol in _CSV_META_WIDE.items():
-                if col in mi:
-                    vals = [s[mi[col]] for s in sel]
-                    if col in _INT_META:
-                        wide_meta[wcol] = [int(float(v)) if v else None for v in vals]
-                    elif col in _STR_META:
-                        wide_meta[wcol] = [v or None for v in vals]
-                    else:
-                        wide_meta[wcol] = [float(v) if v else None for v in vals]
+        wide_meta = _wide_meta(sel, mi, where) if builder.keep_meta else None
         builder.add(
             (jid, source, file, model, group),
             counts=counts,

@@ -142,13 +142,15 @@ def to_long(data: pd.DataFrame, *, families: Mapping[str, str] | None = None):
     pandas.DataFrame
         Tidy long frame (see :data:`humelab.schema.COLUMNS`). Within a prediction,
         scores come family by family (``emotions, facs, descriptions, sentiment,
-        toxicity``) in each family's JSON order, as the readers return them. The
-        metadata columns are dropped.
+        toxicity``) in each family's JSON order, as the readers return them
+        (names outside the vocabulary follow, in column order). The metadata
+        columns are dropped.
 
     Raises
     ------
     SchemaError
-        When ``data`` is already long or lacks the key columns.
+        When ``data`` is already long, lacks the key columns, or has a non-numeric
+        column that would be taken as a dimension.
 
     See Also
     --------
@@ -181,6 +183,18 @@ def to_long(data: pd.DataFrame, *, families: Mapping[str, str] | None = None):
     wide = data.reset_index(drop=True)
     if len(wide) == 0 or not dims:
         return empty_long()
+    numeric = [c for c in dims if pd.api.types.is_numeric_dtype(wide[c].dtype)]
+    if len(numeric) < len(dims):
+        other = [c for c in dims if c not in numeric]
+        raise SchemaError(
+            "`to_long` takes every column beyond the key and metadata columns as a "
+            "dimension, and "
+            + ", ".join(f"`{c}`" for c in other[:5])
+            + (" is" if len(other) == 1 else " are")
+            + " not numeric. Drop such columns first "
+            f"(`wide.drop(columns={other[:5]!r})`) and merge them back onto the "
+            "long frame."
+        )
     models = wide["model"].astype("str").to_numpy()
     fam_coder, name_coder = Coder(), Coder()
     parts_rows, parts_fam, parts_name, parts_score = [], [], [], []

@@ -225,9 +225,7 @@ class FrameBuilder:
 
 def _meta_series(values, dtype, n):
     if dtype == "float64":
-        return pd.array(
-            np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        )
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     if dtype == "Int64":
         return pd.array(values, dtype="Int64")
     return pd.Categorical(values)

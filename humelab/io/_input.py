@@ -36,23 +36,34 @@ def load_bytes(src, *, reader: str, what: str) -> tuple[bytes | memoryview, str]
         What the reader expects, for messages ("a predictions JSON").
     """
     if isinstance(src, (bytes, bytearray, memoryview)):
-        return src, "The given bytes"
+        return src, "The given data"
     if isinstance(src, (str, os.PathLike)):
         path = Path(src)
+        shown = _short(str(path))
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
-            raise ReadError(
-                f"No such file: {str(path)!r}. Pass `{reader}` the path of {what}, "
-                "its bytes, or an open binary file."
-            ) from None
-        except IsADirectoryError:
-            raise ReadError(
-                f"{str(path)!r} is a directory; pass `{reader}` the path of {what}."
-            ) from None
-        except OSError as exc:
-            raise ReadError(f"Could not read {str(path)!r}: {exc}.") from None
-        return data, repr(str(path))
+        except (FileNotFoundError, OSError) as exc:
+            if isinstance(src, str) and looks_like_json_text(src):
+                use = (
+                    "pass it as is to `humelab.read_predictions`"
+                    if reader != "read_predictions"
+                    else "check that it is complete"
+                )
+                raise ReadError(
+                    f"The given string is JSON text, not a path, and `{reader}` "
+                    f"reads {what}; {use}."
+                ) from None
+            if isinstance(exc, FileNotFoundError):
+                raise ReadError(
+                    f"No such file: {shown}. Pass `{reader}` the path of {what}, "
+                    "its bytes, or an open binary file."
+                ) from None
+            if isinstance(exc, IsADirectoryError):
+                raise ReadError(
+                    f"{shown} is a directory; pass `{reader}` the path of {what}."
+                ) from None
+            raise ReadError(f"Could not read {shown}: {exc.strerror or exc}.") from None
+        return data, shown
     read = getattr(src, "read", None)
     if callable(read):
         data = read()
@@ -80,6 +91,28 @@ def load_bytes(src, *, reader: str, what: str) -> tuple[bytes | memoryview, str]
         f"`{reader}` cannot read a {type(src).__name__}; pass the path of {what}, "
         f"its bytes, or an open binary file.{hint}"
     )
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """``repr(text)``, cut in the middle when it is long (for messages)."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[: limit // 2]) + " ... " + repr(text[-limit // 4 :])
+
+
+def looks_like_json_text(text: str) -> bool:
+    """Whether a string given to a reader is JSON text rather than a path."""
+    if text.lstrip()[:1] not in ("[", "{"):
+        return False
+    try:
+        return not Path(text).exists()
+    except (OSError, ValueError):  # too long, or a NUL byte: not a path
+        return True
+
+
+def inner(label: str) -> str:
+    """A label for use inside a sentence ("of the given data")."""
+    return label[0].lower() + label[1:] if label.startswith("The ") else label
 
 
 def first_byte(data) -> bytes:

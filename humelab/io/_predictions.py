@@ -19,7 +19,16 @@ import pandas as pd
 from ..errors import HumelabWarning, ReadError
 from ..schema import FAMILIES
 from ._frame import FrameBuilder, wide_from_builder
-from ._input import JsonSource, first_byte, is_json, is_zip, json_error, load_bytes
+from ._input import (
+    JsonSource,
+    first_byte,
+    inner,
+    is_json,
+    is_zip,
+    json_error,
+    load_bytes,
+    looks_like_json_text,
+)
 from ._shapes import (
     ENVELOPE,
     ENVELOPES,
@@ -169,9 +178,17 @@ def _check_option(name, value, allowed):
 
 def _parse(src) -> tuple[list[Envelope], str | None, str]:
     """Decode ``src`` into source results, the callback's job id, and a label."""
-    if isinstance(src, (list, dict)):
-        data, label = msgspec.json.encode(src), "The given JSON"
-    elif isinstance(src, str) and src.lstrip()[:1] in ("[", "{"):
+    if isinstance(src, (list, dict)) or _is_model(src):
+        try:
+            data = msgspec.json.encode(src, enc_hook=_to_builtin)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ReadError(
+                f"The given predictions hold a value JSON cannot carry ({exc}). Pass "
+                "the predictions as parsed by `json.load`, the SDK's objects, or the "
+                "file's path."
+            ) from None
+        label = "The given JSON"
+    elif isinstance(src, str) and looks_like_json_text(src):
         data, label = src.encode(), "The given JSON text"
     else:
         data, label = load_bytes(
@@ -223,6 +240,23 @@ def _parse(src) -> tuple[list[Envelope], str | None, str]:
         )
     _check_envelope(env, label)
     return [env], None, label
+
+
+def _is_model(obj) -> bool:
+    # a pydantic model, e.g. hume 0.13.13's InferenceSourcePredictResult
+    return callable(getattr(obj, "model_dump", None))
+
+
+def _to_builtin(obj):
+    """msgspec encode hook: the SDK's pydantic objects and numpy scalars."""
+    if _is_model(obj):
+        return obj.model_dump(mode="json", by_alias=True)
+    item = getattr(obj, "item", None)
+    if callable(item) and getattr(obj, "shape", None) == ():
+        return item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"a {type(obj).__name__} is not JSON data")
 
 
 def _check_envelope(env: Envelope, label: str, where: str = "") -> None:
@@ -524,7 +558,7 @@ def _report(failures, nfiles, label, errors):
     more = f"; and {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
     if label.startswith("The "):
         label = "t" + label[1:]
-    what = f"{nf} of {nfiles} files or sources failed in {label}: {shown}{more}."
+    what = f"{nf} of {nfiles} files or sources failed in {inner(label)}: {shown}{more}."
     if errors == "raise":
         err = ReadError(
             what + " List them with `humelab.read_errors(...)`, or pass "
