@@ -156,3 +156,17 @@ def test_to_long_names_a_column_that_is_not_a_dimension(real_samples):
     with pytest.raises(SchemaError, match=r"`participant` is not numeric.*drop"):
         humelab.to_long(wide)
     assert humelab.to_long(wide.drop(columns=["participant"])).equals(df)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"null", r"JSON, but a single value"),
+        (b"42", r"JSON, but a single value"),
+        (b"nonsense", r"does not start like JSON"),
+        ("[]".encode("utf-16"), r"UTF-16 text.*UTF-8"),
+    ],
+)
+def test_not_predictions_json_is_named(data, match):
+    with pytest.raises(ReadError, match=match):
+        humelab.read_predictions(data)

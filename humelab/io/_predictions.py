@@ -207,9 +207,21 @@ def _parse(src) -> tuple[list[Envelope], str | None, str]:
             "read it with `humelab.read_artifacts`."
         )
     if not is_json(data):
+        head = bytes(data[:2])
+        first = bytes(first_byte(data))
+        if head in (b"\xff\xfe", b"\xfe\xff"):
+            raise ReadError(
+                f"{label} is UTF-16 text; Hume's predictions JSON is UTF-8. Re-save "
+                "it as UTF-8 (or pass the parsed JSON)."
+            )
+        if _is_json_scalar(data):
+            raise ReadError(
+                f"{label} is JSON, but a single value, not predictions: expected a "
+                'list of sources `[{"source": ..., "results": ...}]`.'
+            )
         raise ReadError(
-            f"{label} does not start like JSON (first byte "
-            f"{bytes(first_byte(data))!r}); expected Hume predictions JSON."
+            f"{label} does not start like JSON (first byte {first!r}); expected "
+            "Hume predictions JSON."
         )
     try:
         if first_byte(data) == b"[":
@@ -240,6 +252,17 @@ def _parse(src) -> tuple[list[Envelope], str | None, str]:
         )
     _check_envelope(env, label)
     return [env], None, label
+
+
+def _is_json_scalar(data) -> bool:
+    """Whether ``data`` is one JSON number, string, boolean or null."""
+    if len(data) > 1 << 20:
+        return False
+    try:
+        msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return False
+    return True
 
 
 def _is_model(obj) -> bool:
