@@ -239,6 +239,9 @@ class Client:
             :class:`RateLimitError` for 429 once retries are spent.
         """
         kwargs.setdefault("timeout", self.timeout)
+        # Never follow a redirect: requests would forward the key header to any host
+        # in `Location` (it strips only `Authorization`).
+        kwargs["allow_redirects"] = False
         url = self.base_url + path
         try:
             response = self._session.request(method, url, **kwargs)
@@ -261,10 +264,24 @@ class Client:
                 f"{self.timeout[1]:g} s. Pass a larger `timeout=` to Client.{hint}"
             ) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
+        status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("Location") or "(no Location header)"
+            if self.__api_key:
+                location = location.replace(self.__api_key, "***")
+            response.close()
+            raise APIError(
+                f"{method} {path} was answered with a redirect (HTTP {status}) to "
+                f"`{location[:300]}`, which humelab does not follow, so the API key "
+                "is never sent to another address. Set `base_url` / HUMELAB_URL to "
+                "the service's own address.",
+                status,
+                request=response.request,
+                response=response,
+            )
         if response.ok:
             return response
-        status = response.status_code
-        reason = _message(response)
+        reason = _message(response).strip().rstrip(".")
         msg = f"{method} {path} failed with HTTP {status}: {reason}"
         if status in (401, 403):
             cls = AuthError

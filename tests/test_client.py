@@ -82,7 +82,7 @@ def test_env_vars_resolve_url_and_key(service, tmp_path, monkeypatch):
 def test_not_found_names_method_path_and_message(client):
     with pytest.raises(humelab.NotFoundError, match=r"GET /v0/batch/jobs/nope .*404.*"):
         client.job("nope")
-    with pytest.raises(humelab.NotFoundError, match=r"job not found"):
+    with pytest.raises(humelab.NotFoundError, match=r"job not found\. Check the"):
         client.job("nope")
 
 
@@ -359,3 +359,79 @@ def test_upload_streams_from_disk(tmp_path):
     # Then its peak memory grew by far less than the file
     assert float(growth) < 32, f"peak RSS grew {growth} MB for a 96 MB upload"
     assert len(job_id) == 36
+
+
+class _Recorder:
+    """A loopback HTTP server that records requests and answers via ``reply``."""
+
+    def __init__(self, host, reply):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: list[tuple[str, str, dict]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self):
+                recorder.seen.append((self.command, self.path, dict(self.headers)))
+                status, headers, body = reply(self.command, self.path)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _any
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_redirects_are_never_followed_and_the_key_stays_home(tmp_path):
+    import json
+
+    # Given a second host (127.0.0.2) that records what it receives
+    other = _Recorder("127.0.0.2", lambda m, p: (200, {}, b"[]"))
+    done = {"job_id": "done", "state": {"status": "COMPLETED"}}
+
+    def reply(method, path):
+        if method == "GET" and path == f"{JOBS}/done":
+            return 200, {"Content-Type": "application/json"}, json.dumps(done).encode()
+        return 302, {"Location": other.url + path}, b""
+
+    # and a "service" that answers with a redirect to it
+    service = _Recorder("127.0.0.1", reply)
+    key = "secret-key-123"
+    try:
+        with humelab.Client(service.url, key, data_dir=tmp_path) as c:
+            # When the client lists, submits, and streams a download
+            with pytest.raises(humelab.APIError) as info:
+                c.list_jobs()
+            with pytest.raises(humelab.APIError, match=r"POST /v0/batch/jobs .*302"):
+                c.submit(text=["hi"], models={"language": {}})
+            job = humelab.Job("done", client=c)
+            with pytest.raises(
+                humelab.APIError, match=r"GET /v0/batch/jobs/done/predictions .*302"
+            ):
+                job.predictions()
+        # Then the error names method, path, status and where it pointed
+        msg = str(info.value)
+        assert msg.startswith("GET /v0/batch/jobs was answered with a redirect")
+        assert "HTTP 302" in msg and other.url in msg and key not in msg
+        assert info.value.status_code == 302
+        # and the other host never heard from the client, let alone the key
+        assert other.seen == []
+        assert all(h.get("X-Hume-Api-Key") == key for _, _, h in service.seen)
+        assert not (job.cache_dir / "predictions.json").exists()
+    finally:
+        service.close()
+        other.close()
