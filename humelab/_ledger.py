@@ -2,7 +2,10 @@
 
 Every job id a :class:`humelab.Client` gets back is recorded here (SQLite, in the
 data directory) before ``submit`` returns, with what identifies the request (a hash of
-the inputs and the config), the service it went to and the time. The ledger is what
+the inputs and the config), the service it went to and the time. Before the request
+is sent, a *pending* row (the request's hash, no id yet) is written, and replaced by
+the job's row once the id is known; a pending row left behind means a process stopped
+(or lost the answer) while the service may have created the job. The ledger is what
 lets a notebook find its jobs again after a kernel restart, and what turns an
 accidental second ``submit`` of the same inputs into a no-op. It never stores the API
 key.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -34,6 +38,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     PRIMARY KEY (service, job_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_request ON jobs (service, request_key);
+CREATE TABLE IF NOT EXISTS pending (
+    token       TEXT PRIMARY KEY,
+    service     TEXT NOT NULL,
+    request_key TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    summary     TEXT NOT NULL
+);
 """
 
 
@@ -49,7 +60,8 @@ def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     -------
     pathlib.Path
         ``data_dir``, else the env var ``HUMELAB_DATA_DIR``, else the platform's user
-        data directory (``platformdirs.user_data_dir("humelab")``). Created if missing.
+        data directory (``platformdirs.user_data_dir("humelab")``), made absolute.
+        Created if missing.
     """
     if data_dir is None:
         data_dir = os.environ.get("HUMELAB_DATA_DIR") or None
@@ -58,7 +70,9 @@ def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
         # the same folder as `humelab serve`'s default (its jobs are in ./service)
         data_dir = platformdirs.user_data_dir("humelab")
-    path = Path(data_dir).expanduser()
+    # absolute, so a relative folder names the same ledger and embedded service
+    # from wherever it is used later (the service resolves its folder too)
+    path = Path(data_dir).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -87,6 +101,81 @@ class Ledger:
         con.row_factory = sqlite3.Row
         return con
 
+    def begin(self, *, service: str, request_key: str, summary: str) -> str:
+        """Write a pending row for a request about to be sent (no job id yet).
+
+        Parameters
+        ----------
+        service : str
+            The service the request goes to (``Client.service``).
+        request_key : str
+            Hash of the inputs and the config.
+        summary : str
+            One-line summary of the inputs.
+
+        Returns
+        -------
+        str
+            A token naming the pending row, for :meth:`record` or :meth:`abandon`.
+
+        Raises
+        ------
+        sqlite3.Error
+            The ledger cannot be written.
+        """
+        token = secrets.token_hex(8)
+        con = self._connect()
+        try:
+            con.execute(
+                "INSERT INTO pending (token, service, request_key, created_at, summary)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (token, service, request_key, time.time(), summary),
+            )
+        finally:
+            con.close()
+        return token
+
+    def abandon(self, token: str) -> None:
+        """Drop a pending row (the request surely created no job).
+
+        Parameters
+        ----------
+        token : str
+            From :meth:`begin`.
+        """
+        con = self._connect()
+        try:
+            con.execute("DELETE FROM pending WHERE token = ?", (token,))
+        finally:
+            con.close()
+
+    def pending(self, service: str, request_key: str) -> list[dict[str, Any]]:
+        """Pending rows (requests sent without a recorded answer), oldest first.
+
+        Parameters
+        ----------
+        service : str
+            The service.
+        request_key : str
+            Hash of the inputs and the config.
+
+        Returns
+        -------
+        list of dict
+            ``token``, ``service``, ``request_key``, ``created_at`` (seconds since
+            the epoch) and ``summary`` of each.
+        """
+        con = self._connect()
+        try:
+            rows = con.execute(
+                "SELECT * FROM pending WHERE service = ? AND request_key = ?"
+                " ORDER BY created_at",
+                (service, request_key),
+            ).fetchall()
+        finally:
+            con.close()
+        return [dict(r) for r in rows]
+
     def record(
         self,
         job_id: str,
@@ -98,32 +187,81 @@ class Ledger:
         config: dict[str, Any],
         inputs: dict[str, Any],
         group_id: str | None = None,
+        pending: str | None = None,
     ) -> None:
-        """Write one submitted job (committed before this returns)."""
+        """Write one submitted job, committed before this returns.
+
+        Parameters
+        ----------
+        job_id : str
+            The id the service gave the job.
+        service : str
+            The service (``Client.service``).
+        base_url : str
+            Its URL at the time.
+        request_key : str
+            Hash of the inputs and the config (what :meth:`find` looks up).
+        summary : str
+            One-line summary of the inputs.
+        config : dict
+            The job's config (models, transcription, callback, notify).
+        inputs : dict
+            The inputs' fingerprint (URLs, text hashes, file names and hashes).
+        group_id : str, optional
+            Shared by the jobs of one :meth:`humelab.Client.submit_many`.
+        pending : str, optional
+            Token from :meth:`begin`: that pending row is dropped in the same
+            transaction.
+
+        Raises
+        ------
+        sqlite3.Error
+            The ledger cannot be written.
+        """
         con = self._connect()
         try:
-            con.execute(
-                "INSERT OR REPLACE INTO jobs (job_id, service, base_url, request_key,"
-                " created_at, group_id, summary, config, inputs, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    service,
-                    base_url,
-                    request_key,
-                    time.time(),
-                    group_id,
-                    summary,
-                    json.dumps(config, sort_keys=True),
-                    json.dumps(inputs, sort_keys=True),
-                    "QUEUED",
-                ),
-            )
+            with con:
+                con.execute("BEGIN IMMEDIATE")
+                con.execute(
+                    "INSERT OR REPLACE INTO jobs (job_id, service, base_url,"
+                    " request_key, created_at, group_id, summary, config, inputs,"
+                    " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        service,
+                        base_url,
+                        request_key,
+                        time.time(),
+                        group_id,
+                        summary,
+                        json.dumps(config, sort_keys=True),
+                        json.dumps(inputs, sort_keys=True),
+                        "QUEUED",
+                    ),
+                )
+                if pending is not None:
+                    con.execute("DELETE FROM pending WHERE token = ?", (pending,))
+                    con.execute(
+                        "DELETE FROM pending WHERE service = ? AND request_key = ?",
+                        (service, request_key),
+                    )
         finally:
             con.close()
 
     def find(self, service: str, request_key: str) -> list[str]:
-        """Job ids already submitted with this request key, newest first."""
+        """Job ids already submitted with this request key, newest first.
+
+        Parameters
+        ----------
+        service : str
+            The service.
+        request_key : str
+            Hash of the inputs and the config.
+
+        Returns
+        -------
+        list of str
+        """
         con = self._connect()
         try:
             rows = con.execute(
@@ -136,7 +274,15 @@ class Ledger:
         return [r["job_id"] for r in rows]
 
     def set_status(self, job_id: str, status: str) -> None:
-        """Remember the last status seen for a job (ids are UUIDs: any service)."""
+        """Remember the last status seen for a job (ids are UUIDs: any service).
+
+        Parameters
+        ----------
+        job_id : str
+            The job.
+        status : str
+            Its status, e.g. ``"COMPLETED"``.
+        """
         con = self._connect()
         try:
             con.execute("UPDATE jobs SET status = ? WHERE job_id = ?", (status, job_id))
@@ -144,7 +290,20 @@ class Ledger:
             con.close()
 
     def rows(self, service: str | None = None) -> list[dict[str, Any]]:
-        """All recorded jobs (of one service, or all), oldest first."""
+        """All recorded jobs (of one service, or all), oldest first.
+
+        Parameters
+        ----------
+        service : str, optional
+            Only this service's jobs; default every service.
+
+        Returns
+        -------
+        list of dict
+            One dict per job with the ledger's columns (``job_id``, ``service``,
+            ``base_url``, ``request_key``, ``created_at``, ``group_id``,
+            ``summary``, ``config``, ``inputs``, ``status``).
+        """
         con = self._connect()
         try:
             if service is None:

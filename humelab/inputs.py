@@ -73,6 +73,14 @@ class InputFile:
 
         return io.BytesIO(self.data or b"")
 
+    def md5(self) -> str:
+        """MD5 of the content (what the service echoes as ``md5sum``)."""
+        h = hashlib.md5(usedforsecurity=False)
+        with self.open() as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
     def sha256(self) -> str:
         """Hash of the content, read in 1 MiB blocks (never all in memory)."""
         h = hashlib.sha256()

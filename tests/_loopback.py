@@ -3,8 +3,9 @@
 Both are stdlib ``http.server`` servers on 127.0.0.1 port 0 running in a thread.
 The proxy sits in front of the real service, counts every request it sees, and plays
 a script of faults (``503``, ``429``, ``drop`` before forwarding, ``lose`` = forward
-then drop the connection without answering, ``truncate`` = half the body) on the
-requests that match.
+then drop the connection without answering, ``truncate`` = half the body, ``cut`` =
+announce the whole body, send 10 bytes and close, or a callable run once the request
+reached the service and before the answer is sent) on the requests that match.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from http.server import (
     SimpleHTTPRequestHandler,
     ThreadingHTTPServer,
 )
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["FaultProxy", "FileServer"]
@@ -45,7 +47,8 @@ class FaultProxy:
         self.upstream = urlsplit(upstream)
         self.counts: Counter = Counter()
         self.forwarded: Counter = Counter()
-        self.faults: list[tuple[str, str, str]] = []  # (method, path prefix, action)
+        # (method, path prefix, action): a str, or a callable run after forwarding
+        self.faults: list[tuple[str, str, Any]] = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -64,6 +67,9 @@ class FaultProxy:
                     self.connection.close()
                     return
                 retry_after = "0"
+                hook = action if callable(action) else None
+                if hook is not None:
+                    action = None
                 if action and action.startswith("429:"):
                     action, retry_after = action.split(":")
                 if action in ("503", "429"):
@@ -91,19 +97,28 @@ class FaultProxy:
                 conn.close()
                 with proxy._lock:
                     proxy.forwarded[(method, path)] += 1
+                if hook is not None:
+                    hook()
                 if action == "truncate":
                     data = data[: len(data) // 2]
                 if action == "lose":
                     self.close_connection = True
                     self.connection.close()
                     return
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in _HOP and k.lower() != "content-length":
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(resp.status)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in _HOP and k.lower() != "content-length":
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[:10] if action == "cut" else data)
+                    if action == "cut":
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.close()
+                except OSError:  # the client is gone (e.g. a killed process)
+                    self.close_connection = True
 
             do_GET = do_POST = do_DELETE = _handle
 
@@ -119,12 +134,12 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def fail(self, method: str, path_prefix: str, *actions: str) -> None:
+    def fail(self, method: str, path_prefix: str, *actions: Any) -> None:
         """Play ``actions`` on the next requests matching method and path prefix."""
         with self._lock:
             self.faults.extend((method, path_prefix, a) for a in actions)
 
-    def _take(self, method: str, path: str) -> str | None:
+    def _take(self, method: str, path: str) -> Any:
         for i, (m, prefix, action) in enumerate(self.faults):
             if m == method and path.startswith(prefix):
                 del self.faults[i]

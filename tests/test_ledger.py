@@ -1,0 +1,163 @@
+"""The job ledger: pending rows that survive a process dying mid-submit, ledger
+errors that never lose a job id, and what counts as "the same job".
+
+Everything runs over real HTTP against the local service; faults come from the
+loopback proxy (tests/_loopback.py), which can run a hook once a request has
+reached the service and before its answer is sent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+import humelab
+from tests._loopback import FaultProxy
+from tests.media import make_wav
+
+JOBS = "/v0/batch/jobs"
+
+_SUBMIT_CHILD = """
+import sys, humelab
+url, key, data, path = sys.argv[1:5]
+with humelab.Client(url, key, data_dir=data) as c:
+    job = c.submit(path, models={"prosody": {}})
+print(job.id, flush=True)
+"""
+
+
+@pytest.fixture
+def proxy(service):
+    p = FaultProxy(service.url)
+    yield p
+    p.close()
+
+
+def _child(proxy, service, data, path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _SUBMIT_CHILD, proxy.url, service.api_key, data, path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _service_ids(service, tmp_path) -> set[str]:
+    with humelab.Client(service.url, service.api_key, data_dir=tmp_path / "x") as c:
+        return {j.id for j in c.list_jobs(limit=10_000)}
+
+
+def _die_mid_submit(proxy, service, tmp_path, wav) -> str:
+    """A child process killed once the service has its job, before the ledger."""
+    data = str(tmp_path / "data")
+    before = _service_ids(service, tmp_path)
+    holder: dict = {}
+
+    def kill_child():
+        os.kill(holder["proc"].pid, signal.SIGKILL)
+        holder["proc"].wait(timeout=10)
+
+    proxy.fail("POST", JOBS, kill_child)
+    holder["proc"] = proc = _child(proxy, service, data, str(wav))
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    created = _service_ids(service, tmp_path) - before
+    assert len(created) == 1
+    # the ledger holds a pending row for it, and no job
+    con = sqlite3.connect(tmp_path / "data" / "ledger.sqlite3")
+    try:
+        assert con.execute("SELECT count(*) FROM pending").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+    finally:
+        con.close()
+    return created.pop()
+
+
+def test_a_process_dying_mid_submit_loses_no_job(proxy, service, tmp_path):
+    # Given a process killed after the service accepted its job, before the ledger
+    wav = make_wav(tmp_path / "die.wav", 1.0, seed=11)
+    orphan = _die_mid_submit(proxy, service, tmp_path, wav)
+    before = _service_ids(service, tmp_path)
+    # When a fresh process submits the same inputs
+    proc = _child(proxy, service, str(tmp_path / "data"), str(wav))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    # Then it gets the orphaned job back, says so in one line, and creates none
+    assert out.strip() == orphan
+    lines = [ln for ln in err.splitlines() if orphan in ln]
+    assert len(lines) == 1 and "got no answer recorded" in lines[0]
+    assert "resubmit=True" in lines[0]
+    assert _service_ids(service, tmp_path) == before
+    with humelab.Client(proxy.url, service.api_key, data_dir=tmp_path / "data") as c:
+        assert list(c.jobs()["job_id"]) == [orphan]
+        # and from then on it is an ordinary duplicate
+        assert c.submit(wav, models={"prosody": {}}).id == orphan
+
+
+def test_an_orphan_the_service_cannot_confirm_is_pointed_at(
+    proxy, service, tmp_path, capfd
+):
+    # Given an orphaned job, and a service whose job list keeps failing
+    wav = make_wav(tmp_path / "gone.wav", 1.0, seed=12)
+    orphan = _die_mid_submit(proxy, service, tmp_path, wav)
+    proxy.fail("GET", JOBS, *["503"] * 6)
+    with humelab.Client(
+        proxy.url, service.api_key, max_retries=5, data_dir=tmp_path / "data"
+    ) as c:
+        capfd.readouterr()
+        # When the same inputs are submitted again
+        job = c.submit(wav, models={"prosody": {}})
+        # Then one line says a job may exist and how to find it, before the submit
+        err = capfd.readouterr().err.strip().splitlines()
+        assert len(err) == 1
+        assert "may have created a job whose id was never recorded" in err[0]
+        assert "client.list_jobs()" in err[0]
+        assert job.id != orphan
+        assert list(c.jobs()["job_id"]) == [job.id]
+
+
+def test_a_request_that_never_arrived_leaves_nothing_pending(
+    proxy, service, tmp_path, capfd
+):
+    with humelab.Client(proxy.url, service.api_key, data_dir=tmp_path / "d") as c:
+        # Given a POST dropped before it reached the service
+        proxy.fail("POST", JOBS, "drop")
+        with pytest.raises(humelab.APIError, match=r"may have reached the service"):
+            c.submit(text=["Dropped."], models={"language": {}})
+        capfd.readouterr()
+        # When it is submitted again, the service's list shows no such job
+        job = c.submit(text=["Dropped."], models={"language": {}})
+        # Then it is submitted quietly, once
+        assert capfd.readouterr().err == ""
+        assert proxy.forwarded[("POST", JOBS)] == 1
+        assert list(c.jobs()["job_id"]) == [job.id]
+        # A refused POST (4xx) leaves no pending row either
+        proxy.fail("POST", JOBS, "429")
+        with pytest.raises(humelab.RateLimitError):
+            c.submit(text=["Refused."], models={"language": {}})
+        rows = sqlite3.connect(c.ledger.path).execute("SELECT * FROM pending")
+        assert rows.fetchall() == []
+
+
+def test_a_ledger_error_after_the_post_still_returns_the_job(proxy, service, tmp_path):
+    with humelab.Client(proxy.url, service.api_key, data_dir=tmp_path / "d") as c:
+        # Given a ledger that breaks while the service creates the job
+        def break_ledger():
+            con = sqlite3.connect(c.ledger.path)
+            con.execute("DROP TABLE jobs")
+            con.commit()
+            con.close()
+
+        proxy.fail("POST", JOBS, break_ledger)
+        # When the job is submitted
+        with pytest.warns(humelab.HumelabWarning, match=r"created, but the") as w:
+            job = c.submit(text=["Broken ledger."], models={"language": {}})
+        # Then the job comes back, and the warning names its id and how to reattach
+        assert f"client.job('{job.id}')" in str(w[0].message)
+        assert w[0].filename == __file__
+        assert job.refresh().status in {"QUEUED", "IN_PROGRESS", "COMPLETED"}
