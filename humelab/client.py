@@ -355,7 +355,8 @@ class Client:
         Parameters
         ----------
         inputs : path, str, (name, bytes) or list of them, optional
-            Files, folders (walked, skipping hidden files and ``__MACOSX``), globs,
+            Files, folders (walked, skipping hidden files and ``__MACOSX``; each
+            file named by its path below the folder, e.g. ``p1/clip.wav``), globs,
             URLs and in-memory ``(name, bytes)`` pairs, mixed.
         urls, files, text : optional
             URLs, uploads and raw text items, given separately.

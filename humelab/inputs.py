@@ -153,6 +153,16 @@ def _walk(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
+def _fixed_prefix(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """The leading parts of a glob pattern that hold no wildcard."""
+    out = []
+    for part in parts:
+        if any(c in part for c in _GLOB_CHARS):
+            break
+        out.append(part)
+    return tuple(out)
+
+
 def _file(path: Path, name: str | None = None) -> InputFile:
     return InputFile(name=name or path.name, path=path, size=path.stat().st_size)
 
@@ -184,14 +194,20 @@ def _one(item: Any) -> Iterator[InputFile | str]:
         return
     path = Path(text).expanduser()
     if path.is_dir():
-        yield from (_file(p) for p in _walk(path))
+        # the path below the walked folder, so p1/clip.wav and p2/clip.wav differ
+        yield from (_file(p, p.relative_to(path).as_posix()) for p in _walk(path))
     elif path.is_file():
         yield _file(path)
     elif any(c in text for c in _GLOB_CHARS):
-        matches = sorted(glob.glob(os.path.expanduser(text), recursive=True))
-        matches = [Path(m) for m in matches]
+        pattern = os.path.expanduser(text)
+        matches = [Path(m) for m in sorted(glob.glob(pattern, recursive=True))]
+        # Hidden parts count only below the pattern's fixed prefix, so
+        # "../p2/*.wav" and "media/.hid/*.wav" match what they name.
+        fixed = len(_fixed_prefix(Path(pattern).parts))
         files = [
-            m for m in matches if m.is_file() and not any(_hidden(p) for p in m.parts)
+            m
+            for m in matches
+            if m.is_file() and not any(_hidden(p) for p in m.parts[fixed:])
         ]
         if not files:
             raise InputError(
@@ -210,7 +226,9 @@ def _as_list(value: Any, what: str) -> list:
     if value is None:
         return []
     if isinstance(value, (str, bytes, os.PathLike)) or (
-        isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], bytes)
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[1], (bytes, bytearray))
     ):
         return [value]
     if isinstance(value, Iterable):
@@ -232,7 +250,9 @@ def collect_inputs(
     inputs : path, str, (name, bytes) or list of them, optional
         Anything at hand, mixed: file paths, folders (walked recursively, skipping
         hidden files and ``__MACOSX``), glob patterns, ``http(s)://`` URLs and
-        ``(name, bytes)`` pairs.
+        ``(name, bytes)`` pairs (``bytes`` or ``bytearray``). A file found by
+        walking a folder is named by its path below that folder (``p1/clip.wav``);
+        a file given directly or matched by a glob keeps its base name.
     urls : str or list of str, optional
         URLs only.
     files : list, optional

@@ -33,8 +33,49 @@ def tree(tmp_path):
 
 def test_folder_walk_skips_hidden_and_macosx(tree):
     got = collect_inputs(tree)
-    assert [f.name for f in got.files] == ["a.wav", "b.jpg", "d.txt"]
+    assert [f.name for f in got.files] == ["a.wav", "b.jpg", "sub/d.txt"]
     assert got.urls == [] and got.text == []
+
+
+def test_walked_files_are_named_below_the_folder(tmp_path):
+    # Given the same file name in two subfolders
+    for sub in ("p1", "p2"):
+        (tmp_path / "media" / sub).mkdir(parents=True)
+        (tmp_path / "media" / sub / "clip.wav").write_bytes(sub.encode())
+    # When the folder is walked, the names keep the subfolders
+    got = collect_inputs(tmp_path / "media")
+    assert [f.name for f in got.files] == ["p1/clip.wav", "p2/clip.wav"]
+    # while a file given directly, or by a glob, keeps its base name
+    direct = collect_inputs(
+        [tmp_path / "media" / "p1" / "clip.wav", str(tmp_path / "media/p2/*.wav")]
+    )
+    assert [f.name for f in direct.files] == ["clip.wav", "clip.wav"]
+
+
+def test_globs_under_hidden_folders_and_dotdot(tmp_path, monkeypatch):
+    # Given media in a hidden folder and in a sibling folder
+    (tmp_path / "media" / ".hid").mkdir(parents=True)
+    (tmp_path / "media" / ".hid" / "a.wav").write_bytes(b"a")
+    (tmp_path / "media" / ".hid" / ".junk.wav").write_bytes(b"j")
+    (tmp_path / "p1").mkdir()
+    (tmp_path / "p2").mkdir()
+    (tmp_path / "p2" / "b.wav").write_bytes(b"b")
+    monkeypatch.chdir(tmp_path / "p1")
+    # Then globs that name them match (hidden parts count only below the prefix)
+    assert [f.name for f in collect_inputs("../p2/*.wav").files] == ["b.wav"]
+    got = collect_inputs(str(tmp_path / "media" / ".hid" / "*.wav"))
+    assert [f.name for f in got.files] == ["a.wav"]
+    assert [f.name for f in collect_inputs("../media/.hid/*.wav").files] == ["a.wav"]
+    # but a wildcard does not dig into hidden folders below the prefix
+    with pytest.raises(humelab.InputError, match=r"matched no files"):
+        collect_inputs(str(tmp_path / "media" / "*" / "*.wav"))
+
+
+def test_bytearray_pairs_work_like_bytes():
+    got = collect_inputs(("x.txt", bytearray(b"hi")))
+    assert [(f.name, f.size) for f in got.files] == [("x.txt", 2)]
+    assert got.files[0].open().read() == b"hi"
+    assert isinstance(got.files[0].data, bytes)
 
 
 def test_mixed_inputs_paths_globs_urls_bytes_text(tree):

@@ -321,3 +321,21 @@ def test_bad_arguments(client):
         client.submit(text=["x"], transcription={"language": "xx"})
     with pytest.raises(humelab.InputError, match=r"`job_id` must be"):
         client.job("")
+
+
+def test_same_name_in_two_subfolders_stays_apart(client, tmp_path):
+    # Given media/p1/clip.wav and media/p2/clip.wav
+    for i, sub in enumerate(("p1", "p2")):
+        (tmp_path / "media" / sub).mkdir(parents=True)
+        make_wav(tmp_path / "media" / sub / "clip.wav", 1.0, seed=20 + i)
+    # When the folder is submitted and measured
+    job = client.submit(tmp_path / "media", models={"prosody": {}}).wait(timeout=60)
+    # Then the sources say which file is which
+    sources = [p["source"]["filename"] for p in job.predictions()]
+    assert sources == ["p1/clip.wav", "p2/clip.wav"]
+    assert set(job.frame()["source"].astype(str)) == {"p1/clip.wav", "p2/clip.wav"}
+
+
+def test_bytearray_upload(client):
+    job = client.submit(("x.txt", bytearray(b"Hi there.")), models={"language": {}})
+    assert job.wait(timeout=30).predictions()[0]["source"]["filename"] == "x.txt"
