@@ -21,8 +21,10 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import requests
+
 from ._wait import FIRST_POLL, POLL_GROWTH, _wait
-from .errors import InputError, JobError, JobFailedError
+from .errors import APIError, InputError, JobError, JobFailedError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -238,8 +240,28 @@ class Job:
             return target
         self._ensure_completed(name)
         target.parent.mkdir(parents=True, exist_ok=True)
+        attempts = self.client.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                self._stream_to(target, path, verify)
+                return target
+            except requests.exceptions.RequestException as exc:
+                # the body was cut off (or stalled) mid-stream: retry like a GET
+                problem = f"{type(exc).__name__}"
+                if attempt + 1 < attempts:
+                    self.client.sleep(min(5.0, 0.2 * 2**attempt))
+        raise APIError(
+            f"GET {path}: the download broke off before the end ({problem}), "
+            f"{attempts} times; nothing was cached. Check the connection to "
+            f"{self.client.base_url} and try again."
+        )
+
+    def _stream_to(self, target: Path, path: str, verify) -> None:
+        """One streamed GET into a temp file, verified, then moved into place."""
         response = self.client.request("GET", path, stream=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
         try:
             with os.fdopen(fd, "wb") as fh:
                 for block in response.iter_content(1 << 20):
@@ -250,7 +272,6 @@ class Job:
             response.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        return target
 
     def predictions(self) -> list[dict[str, Any]]:
         """The job's predictions: the parsed v0 JSON (one element per source).
@@ -267,6 +288,9 @@ class Job:
             The job has not completed (call :meth:`wait` first).
         JobFailedError
             The job failed.
+        APIError
+            The download kept breaking off (retried like any GET); nothing was
+            cached, so calling again starts afresh.
         """
         path = self._download(
             "predictions.json", f"/v0/batch/jobs/{self.id}/predictions", _verify_json

@@ -339,3 +339,33 @@ def test_same_name_in_two_subfolders_stays_apart(client, tmp_path):
 def test_bytearray_upload(client):
     job = client.submit(("x.txt", bytearray(b"Hi there.")), models={"language": {}})
     assert job.wait(timeout=30).predictions()[0]["source"]["filename"] == "x.txt"
+
+
+def test_interrupted_download_is_retried_then_explained(service, tmp_path):
+    proxy = FaultProxy(service.url)
+    try:
+        with humelab.Client(
+            proxy.url, service.api_key, max_retries=2, data_dir=tmp_path
+        ) as c:
+            job = c.submit(text=["Cut off."], models={"language": {}}).wait(timeout=30)
+            path = f"/v0/batch/jobs/{job.id}/predictions"
+            # Given the service sends 10 bytes of the body, then closes, once
+            proxy.fail("GET", path, "cut")
+            # Then the download is retried and succeeds
+            assert job.predictions()[0]["source"]["type"] == "text"
+            assert proxy.counts[("GET", path)] == 2
+            # Given it breaks off every time
+            proxy.fail("GET", f"/v0/batch/jobs/{job.id}/artifacts", *["cut"] * 3)
+            with pytest.raises(
+                humelab.APIError,
+                match=rf"GET /v0/batch/jobs/{job.id}/artifacts: the download broke "
+                r"off .*3 times; nothing was cached",
+            ):
+                job.download_artifacts()
+            # Then the cache holds only the complete predictions
+            assert sorted(p.name for p in job.cache_dir.iterdir()) == [
+                "predictions.json"
+            ]
+            assert zipfile.is_zipfile(job.download_artifacts())
+    finally:
+        proxy.close()
