@@ -594,8 +594,34 @@ def test_scores_are_smooth_and_spread(engine, files):
 def test_undecodable_file(engine, tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(bytes(range(256)) * 40)
-    with pytest.raises(EngineError, match=r"could not decode broken\.mp4: "):
+    with pytest.raises(EngineError, match=r"could not decode broken\.mp4 as a video: "):
         measure(engine, MediaInput("broken.mp4", bad))
+
+
+def test_messages_name_the_file_as_given_not_the_disk_path(engine, tmp_path):
+    # Given an undecodable file stored under another name than the user's
+    bad = tmp_path / "0" / "stored.wav"
+    bad.parent.mkdir()
+    bad.write_bytes(np.random.default_rng(3).bytes(3000))
+    # When it is measured as "p1/bad.wav"
+    with pytest.raises(EngineError) as info:
+        measure(engine, MediaInput("p1/bad.wav", bad))
+    # Then the message names only "p1/bad.wav"
+    message = str(info.value)
+    assert message.startswith("could not decode p1/bad.wav as audio: ")
+    assert str(tmp_path) not in message and "stored.wav" not in message
+
+
+def test_text_named_as_media_is_an_error_not_text(engine, tmp_path):
+    # Given text saved under an image name
+    fake = tmp_path / "f.jpg"
+    fake.write_text("I am not a picture.", encoding="utf-8")
+    # Then measuring it fails the file instead of scoring text
+    with pytest.raises(EngineError, match=r"could not decode f\.jpg as an image: "):
+        measure(engine, MediaInput("f.jpg", fake))
+    # while the same bytes without a media extension are text
+    out = measure(engine, MediaInput("f.dat", fake))
+    assert out["file_type"] == "text"
 
 
 def test_speed(engine, tmp_path):

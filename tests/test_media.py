@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -58,7 +59,7 @@ def test_probe_kinds_by_content_not_extension(tmp_path):
     video = make_video(tmp_path / "clip.dat", 2.0, fps=25, size=(160, 120))
     wav = make_wav(tmp_path / "voice.mp4", 1.5)
     image = make_image(tmp_path / "pic.bin")
-    text = make_text_file(tmp_path / "notes.mp3", "Hello there.")
+    text = make_text_file(tmp_path / "notes.dat", "Hello there.")
     # Then the kind comes from the bytes
     info = probe_media(video)
     assert (info.kind, info.fps, info.frame_count, info.duration) == (
@@ -96,8 +97,41 @@ def test_probe_compressed_audio(tmp_path):
 def test_undecodable(tmp_path, name, data):
     path = tmp_path / name
     path.write_bytes(data)
-    with pytest.raises(EngineError, match=rf"could not decode {name}: \S"):
+    with pytest.raises(
+        EngineError, match=rf"could not decode {name}( as \w+ ?\w*)?: \S"
+    ):
         probe_media(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("f.jpg", "an image"), ("notes.mp3", "audio"), ("clip.MP4", "a video")],
+)
+def test_text_with_a_media_extension_is_not_text(tmp_path, name, kind):
+    # Given text saved under a media name
+    path = make_text_file(tmp_path / name, "Hello there.")
+    # Then probing refuses it, naming what the extension promised
+    with pytest.raises(
+        EngineError, match=rf"could not decode {re.escape(name)} as {kind}: .*text"
+    ):
+        probe_media(path)
+
+
+def test_decoder_messages_do_not_show_the_disk_path(tmp_path):
+    # Given garbage stored on disk under an internal name
+    path = tmp_path / "uploads" / "0" / "x.wav"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(np.random.default_rng(1).bytes(3000))
+    # Then every reader names the file as the user gave it, never the path
+    for call in (
+        lambda: probe_media(path, name="bad.wav"),
+        lambda: read_audio(path, name="bad.wav"),
+        lambda: list(sample_frames(path, fps_pred=1, name="bad.wav")),
+        lambda: read_image(path, name="bad.wav"),
+    ):
+        with pytest.raises(EngineError, match=r"could not decode bad\.wav") as info:
+            call()
+        assert str(tmp_path) not in str(info.value), str(info.value)
 
 
 def test_truncated_video_fails_to_decode(tmp_path):

@@ -8,6 +8,7 @@ transcripts of the same stem.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -130,9 +131,20 @@ def check_zip_upload(path: Path, name: str, limits: Limits) -> None:
         )
 
 
+def _store_failed(exc: OSError) -> _MemberSkip:
+    # A member the file system refuses (name too long, disk full): skip it, and say
+    # why without the service's own paths.
+    reason = exc.strerror or type(exc).__name__
+    return _MemberSkip(f"skipped: the service could not store it ({reason}).")
+
+
 def _copy_capped(src, dst_path: Path, budget: list, limits: Limits, name: str, archive):
     per_file = 0
-    with open(dst_path, "wb") as out:
+    try:
+        out = open(dst_path, "wb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise _store_failed(exc) from None
+    with out:
         while True:
             chunk = src.read(1024 * 1024)
             if not chunk:
@@ -150,7 +162,10 @@ def _copy_capped(src, dst_path: Path, budget: list, limits: Limits, name: str, a
                     f"skipped: larger than the {_describe_bytes(limits.max_file_bytes)}"
                     " limit per file."
                 )
-            out.write(chunk)
+            try:
+                out.write(chunk)
+            except OSError as exc:
+                raise _store_failed(exc) from None
 
 
 class _MemberSkip(Exception):
@@ -217,7 +232,11 @@ def expand_archive(
                 {"file": raw_name, "message": "skipped: path leaves the archive."}
             )
             return None
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            errors.append({"file": rel, "message": str(_store_failed(exc))})
+            return None
         return rel, target
 
     try:
@@ -243,7 +262,8 @@ def expand_archive(
                         with zf.open(info) as src:
                             _copy_capped(src, target, budget, limits, rel, name)
                     except _MemberSkip as exc:
-                        target.unlink(missing_ok=True)
+                        with contextlib.suppress(OSError):
+                            target.unlink(missing_ok=True)
                         errors.append({"file": rel, "message": str(exc)})
                         continue
                     members.append((rel, target))
@@ -276,7 +296,8 @@ def expand_archive(
                     try:
                         _copy_capped(src, target, budget, limits, rel, name)
                     except _MemberSkip as exc:
-                        target.unlink(missing_ok=True)
+                        with contextlib.suppress(OSError):
+                            target.unlink(missing_ok=True)
                         errors.append({"file": rel, "message": str(exc)})
                         continue
                     members.append((rel, target))
@@ -285,8 +306,11 @@ def expand_archive(
         raise
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
         shutil.rmtree(dest, ignore_errors=True)
+        reason = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError) and exc.strerror:  # keep the service's paths out
+            reason = f"{type(exc).__name__}: {exc.strerror}"
         raise ArchiveError(
-            f"could not read archive `{name}` ({type(exc).__name__}: {exc}); check "
+            f"could not read archive `{name}` ({reason}); check "
             "that it is a complete .zip, .tar.gz, .tar.bz2 or .tar.xz file."
         ) from None
     return members, errors

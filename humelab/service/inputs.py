@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ._archive import (
+    ARCHIVE_SUFFIXES,
     ArchiveError,
     _describe_bytes,
     check_zip_upload,
@@ -87,15 +88,70 @@ class Upload:
     path: Path
 
 
+#: Longest on-disk file name, in UTF-8 bytes (Linux allows 255 per component).
+_MAX_NAME_BYTES = 200
+#: Longest extension kept whole when a name is cut (".tar.gz" and friends fit).
+_MAX_EXT_BYTES = 16
+
+
+def _cut_utf8(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, never inside a character."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def _clean_name(name: str) -> str:
+    """``name`` without control characters or lone surrogates, stripped."""
+    name = name.encode("utf-8", "replace").decode("utf-8")
+    return re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
+
+
 def safe_filename(name: str | None, default: str = "file") -> str:
-    """A name safe as one path component: last component only, no control chars."""
+    """A name safe as one on-disk path component.
+
+    Only the last ``/`` or ``\\`` component is kept, control characters are dropped,
+    and a name longer than 200 UTF-8 bytes is cut in its stem so that its extension
+    (``.jpg``, ``.tar.gz``) survives. The name the user gave is kept separately (the
+    request echo, ``source.filename``, ``prediction.file``); this is only for disk.
+
+    Parameters
+    ----------
+    name : str or None
+        The name as received (an upload's filename, a URL's last segment).
+    default : str
+        Used when nothing usable is left.
+
+    Returns
+    -------
+    str
+        A non-empty name of at most 200 UTF-8 bytes, without ``/``.
+
+    Examples
+    --------
+    >>> safe_filename("p1/clip.wav")
+    'clip.wav'
+    >>> n = safe_filename("\u00e9" * 150 + ".jpg")
+    >>> len(n.encode()), n[-4:]
+    (200, '.jpg')
+    """
     if not name:
         return default
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
+    name = _clean_name(name.replace("\\", "/").rsplit("/", 1)[-1])
     if name in ("", ".", ".."):
         return default
-    return name[:200]
+    if len(name.encode("utf-8")) <= _MAX_NAME_BYTES:
+        return name
+    lower = name.lower()
+    ext = next(
+        (a for a in ARCHIVE_SUFFIXES if lower.endswith(a) and len(a) < len(name)),
+        None,
+    )
+    if ext is None:
+        stem, dot, tail = name.rpartition(".")
+        ext = dot + tail if stem and dot else ""
+    ext = ext if len(ext.encode("utf-8")) <= _MAX_EXT_BYTES else ""
+    stem = name[: len(name) - len(ext)]
+    cut = _cut_utf8(stem, _MAX_NAME_BYTES - len(ext.encode("utf-8"))).rstrip()
+    return (cut or default) + ext
 
 
 # -- multipart -------------------------------------------------------------------------
@@ -309,10 +365,25 @@ class FetchError(Exception):
 
 
 def url_filename(url: str) -> str:
-    """The last path segment of ``url`` (unquoted), or the host when there is none."""
+    """The file name of ``url`` as its sender knows it.
+
+    The last path segment, unquoted and without control characters; the host when
+    the path has none. Not cut to any length: the file is stored on disk under
+    :func:`safe_filename` of this name.
+
+    Examples
+    --------
+    >>> url_filename("http://127.0.0.1:8000/media/face%20smile.jpg?x=1")
+    'face smile.jpg'
+    >>> url_filename("http://127.0.0.1:8000/")
+    '127.0.0.1'
+    """
     parts = urlsplit(url)
     seg = unquote(parts.path.rsplit("/", 1)[-1]) if parts.path else ""
-    return safe_filename(seg, default=parts.hostname or "download")
+    seg = _clean_name(seg)
+    if seg in ("", ".", ".."):
+        return parts.hostname or "download"
+    return seg
 
 
 def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path:
@@ -323,7 +394,8 @@ def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path
     url : str
         An http or https URL.
     dest_dir : Path
-        Existing folder; the file keeps the URL's last path segment as its name.
+        Existing folder; the file is named :func:`safe_filename` of the URL's last
+        path segment (cut to a length the file system accepts).
     limits : Limits
         ``max_file_bytes``, ``fetch_timeout`` and ``fetch_total_timeout`` apply.
     session : requests.Session, optional
@@ -337,8 +409,9 @@ def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path
     Raises
     ------
     FetchError
-        Unreachable host, non-2xx status, timeout, redirect to another scheme, or over
-        the size cap. No partial file is left behind.
+        Unreachable host, non-2xx status, timeout, redirect to another scheme, over
+        the size cap, or the file could not be written. No partial file is left
+        behind, and the message names the URL, never a path of the service.
     """
     import requests
 
@@ -346,7 +419,7 @@ def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path
         check_http_url(url, "url")
     except RequestRejected as exc:
         raise FetchError(str(exc)) from None
-    path = dest_dir / url_filename(url)
+    path = dest_dir / safe_filename(url_filename(url), default="download")
     sess = session or requests.Session()
     deadline = time.monotonic() + limits.fetch_total_timeout
     cap = limits.max_file_bytes
@@ -396,6 +469,16 @@ def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path
         path.unlink(missing_ok=True)
         reason = type(exc).__name__
         raise FetchError(f"could not fetch {url}: {reason}.") from None
+    except OSError as exc:  # the service could not write it (disk full, ...)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        reason = exc.strerror or type(exc).__name__
+        raise FetchError(
+            f"could not fetch {url}: the service could not store it ({reason}). "
+            "Free space in the service's data folder, or resubmit later."
+        ) from None
     finally:
         if session is None:
             sess.close()

@@ -4,14 +4,17 @@ Kinds are detected by content, not by extension: an image (Pillow), then UTF-8 t
 then audio that libsndfile reads (wav, flac, ogg), then any container FFmpeg reads
 (PyAV). Video frames are sampled at ``fps_pred`` as small grayscale arrays; audio is
 decoded to mono float32 at 16 kHz. Anything that cannot be decoded raises
-:class:`~humelab.service.engines.base.EngineError` ``"could not decode <file>: ..."``.
+:class:`~humelab.service.engines.base.EngineError` ``"could not decode <file>: ..."``,
+naming the file as the user knows it (``name=``), never its path on disk. A file
+whose extension promises an image, audio or a video must decode as one: text named
+``.jpg`` is an error, not a text input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -26,6 +29,7 @@ __all__ = [
     "read_audio",
     "sample_frames",
     "frame_indices",
+    "expected_kind",
 ]
 
 #: Sample rate of decoded audio (Hz).
@@ -73,20 +77,60 @@ class MediaInfo:
     has_audio: bool = False
 
 
-def _fail(path, reason) -> EngineError:
-    name = Path(path).name
-    reason = str(reason).strip() or type(reason).__name__
-    return EngineError(f"could not decode {name}: {reason}")
+#: The kind a file name's extension promises (a file named so must decode as such).
+_KIND_BY_SUFFIX: dict[str, str] = {
+    **dict.fromkeys(
+        ".png .jpg .jpeg .gif .bmp .tif .tiff .webp .heic .tga".split(), "image"
+    ),
+    **dict.fromkeys(
+        ".wav .mp3 .m4a .aac .flac .ogg .oga .opus .wma .aif .aiff".split(), "audio"
+    ),
+    **dict.fromkeys(
+        ".mp4 .m4v .mov .avi .mkv .webm .mpg .mpeg .wmv .3gp .flv".split(), "video"
+    ),
+}
+_ARTICLE = {"image": "an image", "audio": "audio", "video": "a video"}
 
 
-def _try_image(path):
+def expected_kind(name) -> str | None:
+    """``"image"``, ``"audio"`` or ``"video"`` when the extension of ``name`` says so.
+
+    Examples
+    --------
+    >>> expected_kind("p1/face.JPG"), expected_kind("notes.txt")
+    ('image', None)
+    """
+    return _KIND_BY_SUFFIX.get(PurePosixPath(str(name)).suffix.lower())
+
+
+def _reason(path, reason, name: str) -> str:
+    # The decoders' messages embed the path on disk; users know only `name`.
+    text = getattr(reason, "strerror", None) if isinstance(reason, Exception) else None
+    if not isinstance(text, str) or not text.strip():
+        text = str(reason).strip() or type(reason).__name__
+    p = Path(path)
+    for shown in {str(p), str(p.resolve())} - {""}:
+        text = text.replace(f"'{shown}'", name).replace(shown, name)
+    return text
+
+
+def _fail(path, reason, name: str | None = None, *, kind=None) -> EngineError:
+    # kind: what the extension promised ("could not decode f.jpg as an image").
+    name = name or Path(path).name
+    what = f"{name} as {_ARTICLE[kind]}" if kind else name
+    return EngineError(f"could not decode {what}: {_reason(path, reason, name)}")
+
+
+def _try_image(path, name: str):
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
             # Formats without a magic number accept random headers; trust them only
             # by extension.
-            if im.format in _NO_MAGIC_IMAGES and Path(path).suffix.lower() not in (
+            if im.format in _NO_MAGIC_IMAGES and PurePosixPath(
+                name
+            ).suffix.lower() not in (
                 ".tga",
                 ".icb",
                 ".vda",
@@ -125,13 +169,16 @@ def _try_soundfile(path):
         return None
 
 
-def probe_media(path) -> MediaInfo:
+def probe_media(path, *, name: str | None = None) -> MediaInfo:
     """Detect what ``path`` holds and read its basic structure.
 
     Parameters
     ----------
     path : str or Path
         A file on disk.
+    name : str, optional
+        The file's name as the user knows it (upload name, archive member path),
+        used in messages and for its extension; default: the name on disk.
 
     Returns
     -------
@@ -140,28 +187,41 @@ def probe_media(path) -> MediaInfo:
     Raises
     ------
     EngineError
-        ``"could not decode <name>: <reason>"`` when no decoder accepts the file.
+        ``"could not decode <name>: <reason>"`` when no decoder accepts the file,
+        and ``"could not decode <name> as an image: ..."`` (audio, a video) when the
+        extension promises media but the content is text or does not decode.
+        Messages name ``name``, never the path on disk.
     """
     path = Path(path)
+    name = name or path.name
+    kind = expected_kind(name)
     try:
         if path.stat().st_size == 0:
-            raise _fail(path, "the file is empty")
+            raise _fail(path, "the file is empty", name, kind=kind)
     except OSError as e:
-        raise _fail(path, e) from None
-    size = _try_image(path)
+        raise _fail(path, e, name, kind=kind) from None
+    size = _try_image(path, name)
     if size is not None:
         return MediaInfo("image", width=size[0], height=size[1])
     if _looks_like_text(path):
+        if kind:
+            raise _fail(
+                path,
+                "its content is text. Send the real file, or name a text file "
+                "with .txt to measure it as text",
+                name,
+                kind=kind,
+            )
         return MediaInfo("text")
     info = _try_soundfile(path)
     if info is not None and info.frames > 0:
         return MediaInfo(
             "audio", duration=info.frames / info.samplerate, has_audio=True
         )
-    return _probe_av(path)
+    return _probe_av(path, name, kind)
 
 
-def _probe_av(path) -> MediaInfo:
+def _probe_av(path, name: str, kind: str | None) -> MediaInfo:
     import av
 
     try:
@@ -202,9 +262,9 @@ def _probe_av(path) -> MediaInfo:
                 return MediaInfo("audio", duration=dur, has_audio=True)
             raise EngineError("no audio or video stream")
     except EngineError as e:
-        raise _fail(path, e) from None
+        raise _fail(path, e, name, kind=kind) from None
     except Exception as e:  # av.error.* and friends
-        raise _fail(path, e) from None
+        raise _fail(path, e, name, kind=kind) from None
 
 
 def _small_size(width, height, max_side=_SMALL):
@@ -212,7 +272,7 @@ def _small_size(width, height, max_side=_SMALL):
     return max(2, int(round(width * scale))), max(2, int(round(height * scale)))
 
 
-def read_image(path, *, max_side: int = _SMALL) -> np.ndarray:
+def read_image(path, *, max_side: int = _SMALL, name: str | None = None) -> np.ndarray:
     """Grayscale pixels of an image, shrunk so the longest side is ``max_side``.
 
     Parameters
@@ -221,6 +281,8 @@ def read_image(path, *, max_side: int = _SMALL) -> np.ndarray:
         An image file.
     max_side : int
         Longest side of the returned array, in pixels.
+    name : str, optional
+        The file's name as the user knows it, for messages (default: name on disk).
 
     Returns
     -------
@@ -241,11 +303,18 @@ def read_image(path, *, max_side: int = _SMALL) -> np.ndarray:
             g = g.resize(_small_size(*g.size, max_side), Image.BILINEAR)
             return np.asarray(g, dtype=np.float32)
     except Exception as e:
-        raise _fail(path, e) from None
+        raise _fail(path, e, name) from None
 
 
-def read_text(path) -> str:
+def read_text(path, *, name: str | None = None) -> str:
     """The UTF-8 text of a file (a leading BOM is dropped).
+
+    Parameters
+    ----------
+    path : str or Path
+        A text file.
+    name : str, optional
+        The file's name as the user knows it, for messages (default: name on disk).
 
     Raises
     ------
@@ -255,7 +324,7 @@ def read_text(path) -> str:
     try:
         return Path(path).read_bytes().decode("utf-8-sig")
     except (UnicodeDecodeError, OSError) as e:
-        raise _fail(path, e) from None
+        raise _fail(path, e, name) from None
 
 
 def _read_soundfile(path, info, target: int) -> np.ndarray:
@@ -293,7 +362,7 @@ def _read_soundfile(path, info, target: int) -> np.ndarray:
     return out
 
 
-def read_audio(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+def read_audio(path, *, sr: int = SAMPLE_RATE, name: str | None = None) -> np.ndarray:
     """Decode the (first) audio track to mono float32 samples at ``sr`` Hz.
 
     wav/flac/ogg go through soundfile; everything else through PyAV.
@@ -304,6 +373,8 @@ def read_audio(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
         An audio file or a video with an audio track.
     sr : int
         Target sample rate.
+    name : str, optional
+        The file's name as the user knows it, for messages (default: name on disk).
 
     Returns
     -------
@@ -320,7 +391,7 @@ def read_audio(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
         try:
             return _read_soundfile(path, info, sr)
         except Exception as e:
-            raise _fail(path, e) from None
+            raise _fail(path, e, name) from None
     import av
 
     chunks = []
@@ -336,9 +407,9 @@ def read_audio(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
             for f in resampler.resample(None):
                 chunks.append(f.to_ndarray().reshape(-1))
     except EngineError as e:
-        raise _fail(path, e) from None
+        raise _fail(path, e, name) from None
     except Exception as e:
-        raise _fail(path, e) from None
+        raise _fail(path, e, name) from None
     if not chunks:
         return np.zeros(0, np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
@@ -375,7 +446,7 @@ def frame_indices(frame_count: int, video_fps: float, fps_pred: float) -> list[i
 
 
 def sample_frames(
-    path, *, fps_pred: float, max_side: int = _SMALL
+    path, *, fps_pred: float, max_side: int = _SMALL, name: str | None = None
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Decode a video and yield the frames sampled at ``fps_pred``.
 
@@ -388,6 +459,8 @@ def sample_frames(
         fps_pred)`` for k = 0, 1, ...
     max_side : int
         Longest side of the yielded arrays.
+    name : str, optional
+        The file's name as the user knows it, for messages (default: name on disk).
 
     Yields
     ------
@@ -429,8 +502,8 @@ def sample_frames(
                     k += 1
                     target = int(np.floor(k * step + 0.5))
     except EngineError as e:
-        raise _fail(path, e) from None
+        raise _fail(path, e, name) from None
     except GeneratorExit:
         raise
     except Exception as e:
-        raise _fail(path, e) from None
+        raise _fail(path, e, name) from None

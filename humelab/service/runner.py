@@ -213,8 +213,9 @@ class Runner:
             if self._stop.is_set():
                 raise _Stopped from None
             log.exception("job %s failed", job_id)
+            reason = self._scrub(f"{type(exc).__name__}: {exc}")
             message = (
-                f"The job failed inside the service ({type(exc).__name__}: {exc}). "
+                f"The job failed inside the service ({reason}). "
                 "Resubmit it; if it fails again, report this message."
             )
             self.store.mark_failed(job_id, message)
@@ -280,11 +281,21 @@ class Runner:
                 files = members
             else:
                 files = [(name, path)]
-        except (FetchError, ArchiveError) as exc:
-            src["error"] = str(exc)
+        except (FetchError, ArchiveError, OSError) as exc:
             label = src.get("url") or src.get("name")
+            if isinstance(exc, OSError):
+                # Never show the service's own paths: name the input as given.
+                log.warning("could not store %s: %s", label, exc)
+                reason = exc.strerror or type(exc).__name__
+                message = (
+                    f"could not store `{label}` on the service ({reason}); nothing "
+                    "was measured from it. Rename it or resubmit it."
+                )
+            else:
+                message = str(exc)
+            src["error"] = message
             src["errors"].append({"file": url_filename(label) if kind == "url"
-                                  else label, "message": str(exc)})  # fmt: skip
+                                  else label, "message": message})  # fmt: skip
             return
         src["items"] = [
             MediaInput(file=rel, path=path, transcript=tr)
@@ -299,20 +310,28 @@ class Runner:
                 item, models=models, transcription=transcription
             )
         except EngineError as exc:
-            return {"file": item.file, "message": str(exc)}, False
+            return {"file": item.file, "message": self._scrub(str(exc), item)}, False
         except Exception as exc:  # an engine bug must not sink the whole job
             log.exception("engine failed on %s", item.file)
+            reason = self._scrub(f"{type(exc).__name__}: {exc}", item)
             return {
                 "file": item.file,
                 "message": f"could not measure `{item.file}`: the "
                 f"{getattr(self.engine, 'name', 'engine')} engine failed "
-                f"({type(exc).__name__}: {exc}).",
+                f"({reason}).",
             }, False
         if self.item_delay:
             self._stop.wait(self.item_delay)
         pred = {"file": item.file}
         pred.update(entry)
         return pred, True
+
+    def _scrub(self, text: str, item: MediaInput | None = None) -> str:
+        """``text`` without paths of the service: users know only their names."""
+        if item is not None and item.path is not None:
+            text = text.replace(f"'{item.path}'", item.file)
+            text = text.replace(str(item.path), item.file)
+        return text.replace(str(self.store.data_dir), "<service data folder>")
 
     def _measure_job(self, job: dict):
         job_id, req = job["job_id"], job["request"]

@@ -79,10 +79,10 @@ class SimulatedEngine(Engine):
             return _Measure(item, models, transcription).text(item.text)
         if item.path is None:
             raise EngineError(f"could not decode {item.file}: no path and no text")
-        info = media.probe_media(item.path)
+        info = media.probe_media(item.path, name=item.file)
         m = _Measure(item, models, transcription)
         if info.kind == "text":
-            return m.text(media.read_text(item.path))
+            return m.text(media.read_text(item.path, name=item.file))
         return m.media(info)
 
 
@@ -247,7 +247,7 @@ class _Measure:
         duration = float(info.duration or 0.0)
         x = None
         if audio and {"burst", "prosody", "language", "ner"} & set(self.models):
-            x = media.read_audio(self.item.path)
+            x = media.read_audio(self.item.path, name=self.item.file)
             duration = max(duration, len(x) / media.SAMPLE_RATE)
         segs, utts, rms = _speech(x) if x is not None else ([], [], None)
         if audio and "burst" in self.models:
@@ -260,7 +260,10 @@ class _Measure:
                 cues = tr.parse_transcript(self.item.transcript)
             except OSError as e:
                 name = Path(self.item.transcript).name
-                raise EngineError(f"could not read transcript {name}: {e}") from None
+                reason = e.strerror or type(e).__name__  # no paths of the service
+                raise EngineError(
+                    f"could not read transcript {name}: {reason}"
+                ) from None
             transcript, words, _ = tr.timed_words(
                 cues, [(b, e) for b, e in utts], duration
             )
@@ -401,9 +404,11 @@ class _Measure:
         min_size = face_cfg.get("min_face_size", 60)
         identify = bool(face_cfg.get("identify_faces", False))
         if info.kind == "image":
-            frames = [(0, 0.0, media.read_image(self.item.path))]
+            frames = [(0, 0.0, media.read_image(self.item.path, name=self.item.file))]
         else:
-            frames = media.sample_frames(self.item.path, fps_pred=fps_pred)
+            frames = media.sample_frames(
+                self.item.path, fps_pred=fps_pred, name=self.item.file
+            )
         dets = []  # (frame, time, box, prob, contrast)
         for frame, time, pix in frames:
             scale = info.width / pix.shape[1]
