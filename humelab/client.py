@@ -488,11 +488,25 @@ class Client:
             "callback_url": callback_url,
             "notify": bool(notify),
         }
+        # Defaults filled in, so {"prosody": {}} and the same with its default
+        # options spelled out are one job.
+        normal = {
+            **config,
+            "models": _filled(models),
+            "transcription": _filled_transcription(transcription),
+        }
         key = hashlib.sha256(
-            json.dumps({"inputs": fingerprint, **config}, sort_keys=True).encode()
+            json.dumps({"inputs": fingerprint, **normal}, sort_keys=True).encode()
         ).hexdigest()
         if not resubmit:
-            existing = self._existing(key)
+            existing, all_failed = self._existing(key)
+            if existing is None and all_failed is not None:
+                errors = all_failed.state.get("num_errors")
+                _say(
+                    f"these inputs and models were submitted as job "
+                    f"`{all_failed.id}`, which completed with every input failed "
+                    f"({errors} errors, no predictions); submitting them again."
+                )
             if existing is not None:
                 _say(
                     f"these inputs and models were already submitted as job "
@@ -696,18 +710,34 @@ class Client:
                 headers={"Content-Type": encoder.content_type},
             )
 
-    def _existing(self, key: str) -> Job | None:
+    def _existing(self, key: str) -> tuple[Job | None, Job | None]:
+        """The ledger's live job for this request key, and the newest one skipped
+        because it completed with every input failed."""
         from .jobs import Job
 
-        for job_id in self.ledger.find(self.service, key):
+        try:
+            ids = self.ledger.find(self.service, key)
+        except sqlite3.Error:
+            ids = []
+        all_failed = None
+        for job_id in ids:
             job = Job(job_id, client=self)
             try:
                 job.refresh()
             except NotFoundError:
                 continue
-            if job.status != "FAILED":
-                return job
-        return None
+            if job.status == "FAILED":
+                continue
+            state = job.state
+            if (
+                job.status == "COMPLETED"
+                and not state.get("num_predictions")
+                and (state.get("num_errors") or 0) > 0
+            ):
+                all_failed = all_failed or job
+                continue
+            return job, None
+        return None, all_failed
 
     def job(self, job_id: str) -> Job:
         """Reattach to a job by id (e.g. after a kernel restart).
@@ -806,6 +836,18 @@ def _filled(models: dict | None) -> Any:
         return fill_model_defaults(models)
     except InputError:
         return models
+
+
+def _filled_transcription(transcription: dict | None) -> Any:
+    """Transcription settings with the service's defaults filled in."""
+    try:
+        from .service.engines.base import fill_transcription_defaults
+    except ImportError:  # pragma: no cover - only without the service extra
+        return transcription
+    try:
+        return fill_transcription_defaults(transcription)
+    except InputError:
+        return transcription
 
 
 def _stack_level() -> int:

@@ -161,3 +161,34 @@ def test_a_ledger_error_after_the_post_still_returns_the_job(proxy, service, tmp
         assert f"client.job('{job.id}')" in str(w[0].message)
         assert w[0].filename == __file__
         assert job.refresh().status in {"QUEUED", "IN_PROGRESS", "COMPLETED"}
+
+
+def test_model_defaults_spelled_out_are_the_same_job(client, tmp_path, capfd):
+    wav = make_wav(tmp_path / "d.wav", 1.0, seed=13)
+    first = client.submit(wav, models={"prosody": {}})
+    capfd.readouterr()
+    # When the same job is asked for with the default options spelled out
+    again = client.submit(wav, models={"prosody": {"granularity": "utterance"}})
+    # Then it is the same job, said in one line
+    assert again.id == first.id
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and first.id in err[0]
+    # but another granularity is another job
+    other = client.submit(wav, models={"prosody": {"granularity": "word"}})
+    assert other.id != first.id
+
+
+def test_a_job_whose_every_input_failed_is_not_reused(client, capfd):
+    # Given a completed job in which every input failed
+    junk = [("junk.wav", b"not audio at all")]
+    first = client.submit(junk, models={"prosody": {}}).wait(timeout=30)
+    assert first.status == "COMPLETED"
+    assert first.state["num_predictions"] == 0 and first.state["num_errors"] == 1
+    capfd.readouterr()
+    # When the same inputs are submitted again
+    again = client.submit(junk, models={"prosody": {}})
+    # Then a new job runs, and one line says why
+    assert again.id != first.id
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and first.id in err[0]
+    assert "every input failed" in err[0] and "submitting them again" in err[0]
