@@ -84,6 +84,40 @@ def test_text_job_lifecycle_echo_and_shape(api, service):
     assert preds[0]["results"]["errors"] == []
 
 
+def test_request_echo_keys_are_alphabetical_at_every_level(api, media):
+    # Given a multipart job with options at several levels
+    options = {
+        "models": {"prosody": {"window": {"step": 1.0, "length": 2.0}}, "face": {}},
+        "transcription": {"language": "en", "confidence_threshold": 0.2},
+        "notify": False,
+    }
+    files = [("file", ("voice.wav", media["wav"].read_bytes(), "audio/wav"))]
+    job_id = api.submit(files=files, data={"json": json.dumps(options)})
+    # When its job object is read (details and list alike)
+    details = api.get(f"/v0/batch/jobs/{job_id}").json()
+    [listed] = [
+        j for j in api.get("/v0/batch/jobs?limit=100").json() if j["job_id"] == job_id
+    ]
+
+    # Then every dict of `request` lists its keys alphabetically, as Hume's do
+    def check(value, where):
+        if isinstance(value, dict):
+            assert list(value) == sorted(value), where
+            for k, v in value.items():
+                check(v, f"{where}.{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                check(v, f"{where}[{i}]")
+
+    for job in (details, listed):
+        check(job["request"], "request")
+    req = details["request"]
+    assert list(req["models"]["face"])[:2] == ["descriptions", "facs"]
+    assert list(req["models"]["prosody"]["window"]) == ["length", "step"]
+    assert list(req["files"][0]) == ["content_type", "filename", "md5sum"]
+    assert api.wait(job_id)["state"]["status"] == "COMPLETED"
+
+
 def test_only_requested_models_echoed_others_null(api):
     job_id = api.submit(
         json={"text": ["Hi"], "models": {"language": {"sentiment": {}}}, "notify": True}

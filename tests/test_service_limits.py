@@ -276,7 +276,7 @@ def test_killed_service_resumes_jobs(tmp_path):
         texts = [f"sentence number {i}." for i in range(6)]
         first = api.submit(json={"text": texts, "models": {"language": {}}})
         second = api.submit(json={"text": ["later"], "models": {"language": {}}})
-        _wait_progress(api, first)
+        started = _wait_progress(api, first)["started_timestamp_ms"]
         # When the service is killed mid-job
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -292,6 +292,8 @@ def test_killed_service_resumes_jobs(tmp_path):
         assert first in listed and second in listed
         job = api.wait(first)
         assert job["state"]["status"] == "COMPLETED"
+        # the resumed job keeps the time it first started
+        assert job["state"]["started_timestamp_ms"] == started
         preds = api.predictions(first)
         assert [p["file"] for p in preds[0]["results"]["predictions"]] == [
             str(i) for i in range(6)

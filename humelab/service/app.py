@@ -63,6 +63,8 @@ def job_object(row: dict) -> dict:
     dict
         ``{"job_id", "request", "state", "type", "engine", "simulated"}``; ``state``
         holds the fields of its status (reference section 4) plus ``progress``.
+        Keys of ``request`` are alphabetical at every level, as in Hume's bodies;
+        the stored row is not changed.
     """
     status = row["status"]
     state = {"created_timestamp_ms": row["created_ms"], "status": status}
@@ -79,15 +81,27 @@ def job_object(row: dict) -> dict:
     if status == "COMPLETED":
         done = total
     state["progress"] = {"done": done, "total": total}
-    req = dict(row["request"])
     return {
         "job_id": row["job_id"],
-        "request": {k: req[k] for k in sorted(req)},
+        "request": _sorted_keys(row["request"]),
         "state": {k: state[k] for k in sorted(state)},
         "type": "INFERENCE",
         "engine": row["engine"],
         "simulated": row["simulated"],
     }
+
+
+def _sorted_keys(value):
+    """``value`` with the keys of every nested dict in alphabetical order.
+
+    Hume's job objects list keys alphabetically at every level of ``request``
+    (``models.face.descriptions`` before ``fps_pred``); lists keep their order.
+    """
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
 
 
 def create_app(

@@ -239,10 +239,15 @@ class JobStore:
             )
 
     def mark_started(self, job_id: str) -> None:
-        """QUEUED -> IN_PROGRESS, stamping ``started_ms`` and counting the run."""
+        """QUEUED -> IN_PROGRESS, counting the run.
+
+        ``started_ms`` is stamped on the first run only: a job resumed after the
+        service stopped keeps the time it first started.
+        """
         with self._lock:
             self._db.execute(
-                "UPDATE jobs SET status = 'IN_PROGRESS', started_ms = ?, done = 0, "
+                "UPDATE jobs SET status = 'IN_PROGRESS', "
+                "started_ms = COALESCE(started_ms, ?), done = 0, "
                 "runs = runs + 1 WHERE job_id = ?",
                 (now_ms(), job_id),
             )
@@ -271,8 +276,8 @@ class JobStore:
             )
 
     def requeue(self, job_id: str) -> None:
-        """IN_PROGRESS -> QUEUED (after an interrupted run)."""
-        self._update(job_id, status="QUEUED", started_ms=None, done=0)
+        """IN_PROGRESS -> QUEUED (after an interrupted run); ``started_ms`` is kept."""
+        self._update(job_id, status="QUEUED", done=0)
 
     # -- reads ------------------------------------------------------------------------
 
