@@ -12,9 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import InputError
+from .cli import EXIT_TIMEOUT
+from .errors import InputError, JobError, JobTimeoutError
 
 __all__ = ["register"]
+
+_TIMEOUT_HELP = (
+    "seconds to wait at most; when they pass, the command exits with code "
+    f"{EXIT_TIMEOUT} and the job keeps running (resume with `humelab wait ID`)"
+)
 
 _NOTE = (
     "Scores describe perceived expression (how a face, voice or text comes across), "
@@ -31,6 +37,7 @@ def register(subparsers) -> None:
     )
     common.add_argument(
         "--data-dir",
+        type=lambda text: str(Path(text).expanduser().resolve()),
         help="ledger, cache and embedded-service folder (default: $HUMELAB_DATA_DIR)",
     )
 
@@ -40,27 +47,35 @@ def register(subparsers) -> None:
         help="submit files, folders, globs and URLs as one or more jobs",
         description=(
             "Submit media as jobs; prints one job id per line. The API key comes "
-            "from $HUMELAB_API_KEY."
+            "from $HUMELAB_API_KEY. Files found in a folder are named by their path "
+            f"below it. Exit codes: 0 done, 1 error, {EXIT_TIMEOUT} --timeout passed."
         ),
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="file, folder, glob or URL")
     p.add_argument(
         "--models",
-        help="comma-separated models (face,prosody) or a JSON object of configs",
+        help="comma-separated models (face,prosody) or a JSON object of configs "
+        '(\'{"face": {"identify_faces": true}}\')',
     )
     p.add_argument("--text", action="append", help="a text item (repeatable)")
     p.add_argument("--wait", action="store_true", help="wait for the jobs to end")
-    p.add_argument("--timeout", type=float, help="seconds to wait at most")
+    p.add_argument("--timeout", type=float, help=_TIMEOUT_HELP)
     p.add_argument(
         "--resubmit", action="store_true", help="submit even if already in the ledger"
     )
     p.set_defaults(func=_submit)
 
     p = subparsers.add_parser(
-        "wait", parents=[common], help="wait for a job to end, with a progress bar"
+        "wait",
+        parents=[common],
+        help="wait for a job to end, with a progress bar",
+        description=(
+            "Wait for a job to end. Exit codes: 0 completed, 1 failed or error, "
+            f"{EXIT_TIMEOUT} --timeout passed (the job keeps running)."
+        ),
     )
     p.add_argument("job_id", metavar="JOB_ID")
-    p.add_argument("--timeout", type=float, help="seconds to wait at most")
+    p.add_argument("--timeout", type=float, help=_TIMEOUT_HELP)
     p.set_defaults(func=_wait)
 
     p = subparsers.add_parser(
@@ -83,7 +98,12 @@ def register(subparsers) -> None:
         parents=[common],
         help="run the example media through the service and summarize the results",
     )
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds at most")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help=f"seconds at most (default 120; exit code {EXIT_TIMEOUT} when they pass)",
+    )
     p.set_defaults(func=_demo)
 
 
@@ -97,6 +117,12 @@ def _parse_models(text: str | None) -> dict | None:
     if not text:
         return None
     text = text.strip()
+    if text.startswith("["):
+        raise InputError(
+            f"`--models` got a JSON list ({text}); pass model names separated by "
+            "commas (`--models prosody,face`) or a JSON object of configs "
+            """(`--models '{"prosody": {}}'`)."""
+        )
     if text.startswith("{"):
         try:
             models = json.loads(text)
@@ -106,12 +132,68 @@ def _parse_models(text: str | None) -> dict | None:
     return {name.strip(): {} for name in text.split(",") if name.strip()}
 
 
+def _again(args, job_id: str) -> str:
+    """The command that resumes waiting for ``job_id`` with the same service."""
+    flags = "".join(
+        f" --{flag.replace('_', '-')} {value}"
+        for flag in ("url", "data_dir")
+        if (value := getattr(args, flag, None))
+    )
+    return f"`humelab wait {job_id}{flags}`"
+
+
+def _wait_for(waitable, args, client) -> None:
+    """``waitable.wait(args.timeout)``, with a timeout told in CLI terms."""
+    try:
+        waitable.wait(args.timeout)
+    except JobTimeoutError:
+        jobs = list(getattr(waitable, "jobs", [waitable]))
+        pending = [j for j in jobs if j.status not in ("COMPLETED", "FAILED")]
+        first = pending[0] if pending else jobs[0]
+        done, total = first.progress
+        files = f", {done}/{total} files" if total else ""
+        if len(jobs) == 1:
+            what = (
+                f"Job `{first.id}` did not finish within {args.timeout:g} s; last "
+                f"status `{first.status}`{files}."
+            )
+        else:
+            ids = ", ".join(f"`{j.id}`" for j in pending)
+            what = (
+                f"{len(pending)} of {len(jobs)} jobs did not finish within "
+                f"{args.timeout:g} s ({ids})."
+            )
+        where = (
+            "It stops with this command's embedded service and resumes the next "
+            "time one starts on this data folder"
+            if client.embedded
+            else "It is still running"
+        )
+        others = " (and likewise for each id)" if len(pending) > 1 else ""
+        raise JobTimeoutError(
+            f"{what} {where}; resume with {_again(args, first.id)}{others}.",
+            job_id=first.id,
+            status=first.status,
+            job=first,
+        ) from None
+
+
 def _submit(args) -> int:
+    from .inputs import _check_models, collect_inputs, preflight
+
+    # Everything that can be checked here is, before any service is started.
+    models = _check_models(_parse_models(args.models))
+    preflight(
+        collect_inputs(args.paths or None, text=args.text),
+        max_urls=10**9,
+        max_files=10**9,
+        max_texts=10**9,
+    )
     with _client(args) as client:
         group = client.submit_many(
             args.paths or None,
             text=args.text,
-            models=_parse_models(args.models),
+            models=models,
             resubmit=args.resubmit,
         )
         for job in group:
@@ -123,7 +205,7 @@ def _submit(args) -> int:
                 file=sys.stderr,
             )
         if args.wait or client.embedded:
-            group.wait(args.timeout)
+            _wait_for(group, args, client)
             for job in group:
                 print(f"{job.id} {job.status}", file=sys.stderr)
     return 0
@@ -131,7 +213,8 @@ def _submit(args) -> int:
 
 def _wait(args) -> int:
     with _client(args) as client:
-        job = client.job(args.job_id).wait(args.timeout)
+        job = client.job(args.job_id)
+        _wait_for(job, args, client)
         done, total = job.progress
         print(f"{job.id} {job.status} ({done}/{total} files)")
     return 0
@@ -139,9 +222,14 @@ def _wait(args) -> int:
 
 def _fetch(args) -> int:
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     with _client(args) as client:
         job = client.job(args.job_id)
+        if job.status not in ("COMPLETED", "FAILED"):
+            raise JobError(
+                f"Job `{job.id}` is {job.status}; its results are not ready yet. "
+                f"Wait for it with {_again(args, job.id)}, then fetch again."
+            )
+        out.mkdir(parents=True, exist_ok=True)
         preds = out / f"predictions-{job.id}.json"
         src = job.cache_dir / "predictions.json"
         job.predictions()
@@ -192,11 +280,12 @@ def _demo(args) -> int:
         job = client.submit(files, models=models)
         print(
             f"Job {job.id}: {len(files)} example files "
-            f"({', '.join(p.name for p in files)}), models {', '.join(models)}.",
+            f"({', '.join(p.name for p in files)}), {_expanded(files)}, models "
+            f"{', '.join(models)}.",
             flush=True,
         )
         start = time.monotonic()
-        job.wait(args.timeout)
+        _wait_for(job, args, client)
         done, total = job.progress
         print(
             f"{job.status}: {done}/{total} files measured in "
@@ -223,6 +312,30 @@ def _demo(args) -> int:
         flush=True,
     )
     return 0
+
+
+def _expanded(files) -> str:
+    """How many files the service measures: each zip counts its members."""
+    import zipfile
+
+    total, held = 0, []
+    for path in files:
+        if path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                n = sum(
+                    1
+                    for m in zf.infolist()
+                    if not m.is_dir()
+                    and not any(
+                        part.startswith(".") or part == "__MACOSX"
+                        for part in m.filename.split("/")
+                    )
+                )
+            held.append(f"{path.name} holds {n}")
+            total += n
+        else:
+            total += 1
+    return f"{total} files" + (f" ({', '.join(held)})" if held else "")
 
 
 def _summary(df, *, top: int = 3) -> str:

@@ -10,9 +10,13 @@ import argparse
 import importlib
 import sys
 
-from .errors import HumelabError
+from .errors import HumelabError, JobTimeoutError
 
 __all__ = ["main"]
+
+#: Exit code when a ``--timeout`` passed (the job keeps running), as coreutils'
+#: ``timeout``.
+EXIT_TIMEOUT = 124
 
 #: Modules that contribute subcommands, each with ``register(subparsers)``.
 _COMMAND_MODULES: tuple[str, ...] = (
@@ -28,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Batch expression measurement in the Hume v0 style. Scores describe "
             "perceived expression, not felt emotion."
+        ),
+        epilog=(
+            f"Exit codes: 0 success, 1 error, 2 usage, {EXIT_TIMEOUT} a --timeout "
+            "passed (the job keeps running; resume with `humelab wait ID`), 130 "
+            "interrupted."
         ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -47,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        The process exit code.
+        The process exit code: 0 success, 1 error, 2 usage, 124 a ``--timeout``
+        passed, 130 interrupted.
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -56,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except JobTimeoutError as exc:
+        print(f"humelab: error: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
     except HumelabError as exc:
         print(f"humelab: error: {exc}", file=sys.stderr)
         return 1

@@ -104,7 +104,8 @@ def test_demo_in_a_fresh_process(tmp_path):
     for p in humelab.example_files():
         assert p.name in out
     assert "faces.zip / faces/face_smile.jpg" in out
-    # 7 files + the 3 members of the zip
+    # 7 files + the 3 members of the zip, said before the count comes back
+    assert "8 example files (" in out and "10 files (faces.zip holds 3)" in out
     assert "COMPLETED: 10/10 files measured in" in out
     assert "SIMULATED" in out and "perceived expression" in out
     assert "not felt emotion" in out
@@ -128,3 +129,82 @@ def test_submit_without_service_waits_in_process(tmp_path):
     job_id = proc.stdout.strip()
     assert "lives only as long as this command" in proc.stderr
     assert f"{job_id} COMPLETED" in proc.stderr
+
+
+@pytest.fixture
+def slow_cli(tmp_path, monkeypatch):
+    """The CLI pointed at a service whose items take 0.3 s each."""
+    with humelab.serve(
+        data_dir=tmp_path / "slow", workers=1, item_delay=0.3, quiet=True
+    ) as server:
+        monkeypatch.setenv("HUMELAB_URL", server.url)
+        monkeypatch.setenv("HUMELAB_API_KEY", server.api_key)
+        monkeypatch.setenv("HUMELAB_DATA_DIR", str(tmp_path / "data"))
+        yield server
+
+
+def test_timeout_exits_124_and_says_humelab_wait(slow_cli, capsys):
+    texts = [arg for i in range(6) for arg in ("--text", f"Slow {i}.")]
+    # When the wait gives up
+    code = main(
+        ["submit", *texts, "--models", "language", "--wait", "--timeout", "0.2"]
+    )
+    captured = capsys.readouterr()
+    job_id = captured.out.strip()
+    # Then the exit code tells a timeout, and the hint is a command, not Python
+    assert code == 124
+    err = captured.err
+    assert f"Job `{job_id}` did not finish within 0.2 s" in err
+    assert f"`humelab wait {job_id}`" in err and "client.job" not in err
+    assert "still running" in err
+    # fetch of the running job points at `humelab wait` too
+    assert main(["fetch", job_id, "--out", str(slow_cli.data_dir / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"not ready yet. Wait for it with `humelab wait {job_id}`" in err
+    assert main(["wait", job_id, "--timeout", "0.1"]) == 124
+    assert f"`humelab wait {job_id}`" in capsys.readouterr().err
+    assert main(["wait", job_id, "--timeout", "30"]) == 0
+
+
+def test_help_documents_the_timeout_exit_code(capsys):
+    with pytest.raises(SystemExit):
+        main(["wait", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "exits with code 124" in out and "humelab wait ID" in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "124 a --timeout passed" in " ".join(capsys.readouterr().out.split())
+
+
+def test_bad_models_and_inputs_start_no_service(tmp_path, capfd, monkeypatch):
+    monkeypatch.delenv("HUMELAB_URL", raising=False)
+    img = make_image(tmp_path / "m.png")
+    data = ["--data-dir", str(tmp_path / "d")]
+    assert main(["submit", str(img), "--models", "voice", *data]) == 1
+    assert "models.voice" in capfd.readouterr().err
+    assert main(["submit", str(tmp_path / "missing.wav"), *data]) == 1
+    assert "No such file or folder" in capfd.readouterr().err
+    assert main(["submit", str(img), "--models", '["prosody"]', *data]) == 1
+    err = capfd.readouterr().err
+    assert "`--models` got a JSON list" in err and "--models prosody,face" in err
+    assert "started the local" not in err
+    assert not (tmp_path / "d" / "service").exists()
+
+
+def test_relative_data_dir_names_one_folder(tmp_path, capfd, monkeypatch):
+    from humelab._embedded import _stop_embedded
+
+    # Given no service URL, and a relative --data-dir
+    monkeypatch.delenv("HUMELAB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    img = make_image(tmp_path / "rel.png")
+    try:
+        assert main(["submit", "rel.png", "--models", "face", "--data-dir", "rel"]) == 0
+        job_id = capfd.readouterr().out.strip()
+        # When the jobs of that folder are listed
+        assert main(["jobs", "--data-dir", "rel"]) == 0
+        # Then the job is there
+        assert job_id in capfd.readouterr().out
+        assert (tmp_path / "rel" / "ledger.sqlite3").is_file() and img.is_file()
+    finally:
+        _stop_embedded((tmp_path / "rel").resolve())
