@@ -50,9 +50,19 @@ def _wait(
                 "callback will arrive. Submit with `client.submit(..., callback=True)`"
                 ", or wait with `via='poll'`."
             )
+    if poll_interval is not None and (
+        isinstance(poll_interval, bool)
+        or not isinstance(poll_interval, (int, float))
+        or not poll_interval > 0
+    ):
+        raise InputError(
+            f"`poll_interval` must be a number of seconds > 0; got "
+            f"{poll_interval!r}. Pass e.g. `poll_interval=2`, or None for the "
+            "client's own."
+        )
     client = jobs[0].client
     clock, sleep = client.clock, client.sleep
-    cap = float(poll_interval or client.poll_interval)
+    cap = float(client.poll_interval if poll_interval is None else poll_interval)
     if timeout is not None and timeout < 0:
         raise InputError(f"`timeout` must be >= 0 or None; got {timeout!r}.")
     deadline = None if timeout is None else clock() + timeout

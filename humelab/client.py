@@ -110,9 +110,10 @@ class Client:
         The service's key, sent as ``X-Hume-Api-Key``. Defaults to the env var
         ``HUMELAB_API_KEY``. (``HUME_API_KEY`` is Hume's own key, used only by the
         service's ``hume`` engine.) Never shown in a repr, log or error.
-    timeout : float or (float, float)
+    timeout : float or (float, float), optional
         Seconds to wait for the service: one number for reading (connecting gets at
-        most 10 s), or a ``(connect, read)`` pair. Always set.
+        most 10 s), or a ``(connect, read)`` pair. Always set: None means the
+        default, 60 s.
     max_retries : int
         Retries of a GET on connection errors, 429 (honouring ``Retry-After``) and
         5xx, with exponential back-off. A POST is retried only on a connection error
@@ -138,7 +139,7 @@ class Client:
         base_url: str | None = None,
         api_key: str | None = None,
         *,
-        timeout: float | tuple[float, float] = 60.0,
+        timeout: float | tuple[float, float] | None = 60.0,
         max_retries: int = 5,
         poll_interval: float = 2.0,
         data_dir: str | os.PathLike | None = None,
@@ -156,9 +157,7 @@ class Client:
             self.service = base_url.rstrip("/")
         self.base_url = base_url.rstrip("/")
         self.__api_key = api_key
-        if isinstance(timeout, (int, float)):
-            timeout = (min(10.0, float(timeout)), float(timeout))
-        self.timeout = tuple(timeout)
+        self.timeout = _check_timeout(timeout)
         self.max_retries = int(max_retries)
         if poll_interval <= 0:
             raise InputError(f"`poll_interval` must be > 0; got {poll_interval!r}.")
@@ -313,7 +312,26 @@ class Client:
         raise cls(msg, status, request=response.request, response=response)
 
     def get_json(self, path: str, **kwargs) -> Any:
-        """GET ``path`` and return the parsed JSON body."""
+        """GET ``path`` and return the parsed JSON body.
+
+        Parameters
+        ----------
+        path : str
+            Path below ``base_url``, e.g. ``"/v0/batch/jobs"``.
+        **kwargs
+            Passed to :meth:`request` (e.g. ``params=``).
+
+        Returns
+        -------
+        Any
+            The decoded JSON (a dict or a list for the Batch API).
+
+        Raises
+        ------
+        APIError
+            As :meth:`request`, or the body is not JSON (``base_url`` is probably
+            not a Batch service).
+        """
         response = self.request("GET", path, **kwargs)
         try:
             return response.json()
@@ -836,6 +854,29 @@ def _filled(models: dict | None) -> Any:
         return fill_model_defaults(models)
     except InputError:
         return models
+
+
+def _check_timeout(timeout: Any) -> tuple[float, float]:
+    """``Client``'s ``timeout`` as a ``(connect, read)`` pair of positive seconds."""
+    if timeout is None:
+        timeout = 60.0
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        timeout = (min(10.0, float(timeout)), float(timeout))
+    pair = tuple(timeout) if isinstance(timeout, (tuple, list)) else None
+    if (
+        pair is None
+        or len(pair) != 2
+        or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0
+            for t in pair
+        )
+    ):
+        raise InputError(
+            f"`timeout` must be a number of seconds > 0 or a (connect, read) pair "
+            f"of them; got {timeout!r}. Pass e.g. `timeout=60`, or None for the "
+            "default (60 s)."
+        )
+    return float(pair[0]), float(pair[1])
 
 
 def _filled_transcription(transcription: dict | None) -> Any:

@@ -468,7 +468,23 @@ class JobGroup(Sequence):
         return self
 
     def predictions(self) -> list[dict[str, Any]]:
-        """The predictions of all completed jobs, concatenated."""
+        """The predictions of every job, concatenated in job order.
+
+        Each job's JSON is downloaded once into the cache (see
+        :meth:`Job.predictions`).
+
+        Returns
+        -------
+        list of dict
+            The parsed v0 JSON of all jobs: one element per source.
+
+        Raises
+        ------
+        JobError
+            A job has not completed yet (call :meth:`wait` first).
+        JobFailedError
+            A job failed; :attr:`failed` lists them.
+        """
         out: list[dict[str, Any]] = []
         for job in self.jobs:
             out.extend(job.predictions())

@@ -436,3 +436,16 @@ def test_redirects_are_never_followed_and_the_key_stays_home(tmp_path):
     finally:
         service.close()
         other.close()
+
+
+def test_timeout_none_means_the_default_and_bad_ones_are_named(service, tmp_path):
+    with humelab.Client(
+        service.url, service.api_key, timeout=None, data_dir=tmp_path
+    ) as c:
+        assert c.timeout == (10.0, 60.0)
+        assert isinstance(c.list_jobs(limit=1), list)
+    with humelab.Client(service.url, "k", timeout=(3, 7), data_dir=tmp_path) as c:
+        assert c.timeout == (3.0, 7.0)
+    for bad in (0, -1, "60", (1, 2, 3), True):
+        with pytest.raises(humelab.InputError, match=r"`timeout` must be .* got"):
+            humelab.Client(service.url, "k", timeout=bad, data_dir=tmp_path)

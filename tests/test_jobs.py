@@ -369,3 +369,11 @@ def test_interrupted_download_is_retried_then_explained(service, tmp_path):
             assert zipfile.is_zipfile(job.download_artifacts())
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("bad", [-1, 0, "2", True])
+def test_wait_rejects_a_bad_poll_interval(client, bad):
+    job = client.submit(text=["Poll interval."], models={"language": {}})
+    with pytest.raises(humelab.InputError, match=r"`poll_interval` must be .* got"):
+        job.wait(poll_interval=bad)
+    job.wait(timeout=30, poll_interval=0.01)
