@@ -302,7 +302,7 @@ def test_killed_service_resumes_jobs(tmp_path):
 
 
 class _Receiver:
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.bodies = []
         self.got = threading.Event()
         outer = self
@@ -318,7 +318,7 @@ class _Receiver:
             def log_message(self, *a):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), H)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/cb"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -356,6 +356,55 @@ def test_stopped_job_fails_with_message_when_resume_off(tmp_path, tiny_media):
                 "message": st["message"],
             }
             assert not (data / "jobs" / job_id / "uploads").exists()
+    finally:
+        rx.httpd.shutdown()
+        rx.httpd.server_close()
+
+
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_callback_owed_at_stop_is_delivered_once_after_restart(tmp_path):
+    # Given a receiver that is down and a service retrying slowly
+    port = _free_loopback_port()
+    url = f"http://127.0.0.1:{port}/cb"
+    data = tmp_path / "data"
+    with humelab.serve(
+        data_dir=data, api_key="k", quiet=True, callback_backoff=30.0
+    ) as server:
+        api = ServiceAPI(server)
+        job_id = api.submit(
+            json={"text": ["hi"], "models": {"language": {}}, "callback_url": url}
+        )
+        assert api.wait(job_id)["state"]["status"] == "COMPLETED"
+        predictions = api.predictions(job_id)
+        deadline = time.monotonic() + 10
+        while not any(p["attempts"] for p in server.store.pending_callbacks()):
+            assert time.monotonic() < deadline, "first callback attempt never failed"
+            time.sleep(0.02)
+        # When the service stops during the backoff
+        started = time.monotonic()
+    assert time.monotonic() - started < 5, "stop waited for the backoff"
+    rx = _Receiver(port)
+    try:
+        # And the receiver comes up, and a service starts on the same folder
+        with humelab.serve(data_dir=data, api_key="k", quiet=True) as server:
+            # Then the callback arrives, once, with the job's predictions
+            assert rx.got.wait(10), "the pending callback was never delivered"
+            deadline = time.monotonic() + 5
+            while server.store.pending_callbacks():
+                assert time.monotonic() < deadline, "pending callback not cleared"
+                time.sleep(0.02)
+        with humelab.serve(data_dir=data, api_key="k", quiet=True):
+            time.sleep(0.3)
+        assert rx.bodies == [
+            {"job_id": job_id, "status": "COMPLETED", "predictions": predictions}
+        ]
     finally:
         rx.httpd.shutdown()
         rx.httpd.server_close()

@@ -5,7 +5,9 @@ Jobs run one after another in the order they were created; the files of a job
 of worker threads. When the service starts, unfinished jobs of its data directory are
 queued again from their stored inputs. When a job ends, its ``callback_url`` (if any)
 receives the result, retried with exponential backoff; a job's result never depends on
-its callback.
+its callback. A callback still owed when the service stops (receiver down, waiting to
+retry) is kept in the store and delivered when a service next starts on the same data
+directory.
 """
 
 from __future__ import annotations
@@ -121,7 +123,13 @@ class Runner:
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Queue the unfinished jobs of the store and start the dispatcher thread."""
+        """Send the callbacks a stopped service still owed, queue the unfinished jobs
+        of the store, and start the dispatcher thread."""
+        for pending in self.store.pending_callbacks():
+            log.info("delivering the pending callback of job %s", pending["job_id"])
+            self._send_callback(
+                pending["job_id"], pending["url"], None, failed=pending["attempts"]
+            )
         for job in self.store.unfinished():
             job_id = job["job_id"]
             if job["status"] == "IN_PROGRESS":
@@ -138,10 +146,13 @@ class Runner:
                         "with fewer files."
                     )
                 if message is not None:
-                    self.store.mark_failed(job_id, message)
+                    url = job["request"].get("callback_url")
+                    self.store.mark_failed(job_id, message, callback_url=url)
                     self._cleanup(job_id)
                     self._send_callback(
-                        job, {"job_id": job_id, "status": "FAILED", "message": message}
+                        job_id,
+                        url,
+                        {"job_id": job_id, "status": "FAILED", "message": message},
                     )
                     continue
                 self.store.requeue(job_id)
@@ -200,13 +211,16 @@ class Runner:
         if job is None or job["status"] != "QUEUED":
             return
         self.store.mark_started(job_id)
+        url = job["request"].get("callback_url")
         try:
             predictions, n_pred, n_err = self._measure_job(job)
             self._check()
             data = json.dumps(predictions, ensure_ascii=False).encode("utf-8")
             atomic_write_bytes(self.store.predictions_path(job_id), data)
             self._check()
-            self.store.mark_completed(job_id, num_predictions=n_pred, num_errors=n_err)
+            self.store.mark_completed(
+                job_id, num_predictions=n_pred, num_errors=n_err, callback_url=url
+            )
         except _Stopped:
             raise
         except Exception as exc:
@@ -218,14 +232,16 @@ class Runner:
                 f"The job failed inside the service ({reason}). "
                 "Resubmit it; if it fails again, report this message."
             )
-            self.store.mark_failed(job_id, message)
+            self.store.mark_failed(job_id, message, callback_url=url)
             self._cleanup(job_id)
-            self._send_callback(job, {"job_id": job_id, "status": "FAILED",
-                                      "message": message})  # fmt: skip
+            self._send_callback(job_id, url, {"job_id": job_id, "status": "FAILED",
+                                              "message": message})  # fmt: skip
             return
         self._cleanup(job_id)
         self._send_callback(
-            job, {"job_id": job_id, "status": "COMPLETED", "predictions": predictions}
+            job_id,
+            url,
+            {"job_id": job_id, "status": "COMPLETED", "predictions": predictions},
         )
 
     def _cleanup(self, job_id: str) -> None:
@@ -383,24 +399,69 @@ class Runner:
         return out, n_pred, n_err
 
     # -- callbacks --------------------------------------------------------------------
+    #
+    # A job that ends with a `callback_url` records a pending callback in the store in
+    # the same transaction as its end state. The marker is cleared once the receiver
+    # accepts, or after the last attempt fails; a service stopped in between (during
+    # a backoff, or before the first attempt) leaves it, and the next start on the
+    # same data folder delivers it with the attempts left (at least one). Delivery is
+    # at least once: a receiver may see a body twice if the service stops right as
+    # it accepts.
 
-    def _send_callback(self, job: dict, body: dict) -> None:
-        url = job["request"].get("callback_url")
+    def _send_callback(
+        self, job_id: str, url: str | None, body: dict | None, *, failed: int = 0
+    ) -> None:
         if not url or self._stop.is_set():
-            return
+            return  # no callback, or stopping: the pending marker stays for next start
         t = threading.Thread(
-            target=self._deliver, args=(url, body), name="humelab-callback", daemon=True
+            target=self._deliver,
+            args=(job_id, url, body, failed),
+            name="humelab-callback",
+            daemon=True,
         )
         self._callback_threads = [c for c in self._callback_threads if c.is_alive()]
         self._callback_threads.append(t)
         t.start()
 
-    def _deliver(self, url: str, body: dict) -> bool:
+    def _callback_body(self, job_id: str) -> dict | None:
+        """The callback body of an ended job, rebuilt from the store (None if gone)."""
+        job = self.store.get(job_id)
+        if job is None:
+            return None
+        if job["status"] == "FAILED":
+            return {"job_id": job_id, "status": "FAILED", "message": job["message"]}
+        if job["status"] != "COMPLETED":
+            return None
+        try:
+            raw = self.store.predictions_path(job_id).read_bytes()
+            predictions = json.loads(raw.decode("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return {"job_id": job_id, "status": "COMPLETED", "predictions": predictions}
+
+    def _store_call(self, method: str, job_id: str) -> None:
+        # The store may already be closed when a delivery outlives stop().
+        try:
+            getattr(self.store, method)(job_id)
+        except Exception:  # noqa: BLE001 - the marker stays; delivered next start
+            log.debug("could not update pending callback of %s", job_id, exc_info=True)
+
+    def _deliver(self, job_id: str, url: str, body: dict | None, failed: int) -> bool:
         import requests
 
+        if body is None:
+            body = self._callback_body(job_id)
+            if body is None:
+                log.warning(
+                    "pending callback of job %s dropped: the job's results are gone",
+                    job_id,
+                )
+                self._store_call("clear_callback", job_id)
+                return False
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        attempts = max(1, self.callbacks.attempts - failed)
         delay = self.callbacks.backoff
-        for attempt in range(1, self.callbacks.attempts + 1):
+        for attempt in range(1, attempts + 1):
             try:
                 r = requests.post(
                     url,
@@ -410,16 +471,21 @@ class Runner:
                     timeout=self.callbacks.timeout,
                 )  # fmt: skip
                 if 200 <= r.status_code < 300:
-                    log.info("callback for job %s delivered", body["job_id"])
+                    log.info("callback for job %s delivered", job_id)
+                    self._store_call("clear_callback", job_id)
                     return True
                 reason = f"HTTP {r.status_code}"
             except requests.RequestException as exc:
                 reason = type(exc).__name__
             log.warning(
                 "callback for job %s failed (attempt %d of %d: %s)",
-                body["job_id"], attempt, self.callbacks.attempts, reason,
+                job_id, attempt, attempts, reason,
             )  # fmt: skip
-            if attempt < self.callbacks.attempts and self._stop.wait(delay):
+            if attempt == attempts:
+                self._store_call("clear_callback", job_id)
                 return False
+            self._store_call("callback_failed", job_id)
+            if self._stop.wait(delay):
+                return False  # stopping: the marker stays, delivered on next start
             delay *= 2
         return False

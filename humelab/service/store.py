@@ -2,7 +2,8 @@
 
 Layout of a data directory::
 
-    DATA/jobs.sqlite3          one row per job (state, request echo, stored inputs)
+    DATA/jobs.sqlite3          one row per job (state, request echo, stored inputs),
+                               and one per job-end callback not yet delivered
     DATA/service.lock          held while a service uses the directory
     DATA/tmp/                  uploads being received (removed on failure and at start)
     DATA/jobs/<job_id>/uploads/<n>/<filename>   uploaded files, until the job ends
@@ -54,6 +55,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     runs INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_ms);
+CREATE TABLE IF NOT EXISTS pending_callbacks (
+    job_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL
+);
 """
 
 _SORT_COLUMNS = {"created": "created_ms", "started": "started_ms", "ended": "ended_ms"}
@@ -255,24 +262,84 @@ class JobStore:
     def set_progress(self, job_id: str, done: int, total: int) -> None:
         self._update(job_id, done=done, total=total)
 
-    def mark_completed(self, job_id: str, *, num_predictions: int, num_errors: int):
-        self._update(
+    def _end(self, job_id: str, sql: str, args: tuple, callback_url: str | None):
+        # The end state and its pending callback are written in one transaction, so
+        # a job never ends without the callback it owes (or owes one twice).
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(sql, args)
+                if callback_url:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO pending_callbacks "
+                        "(job_id, url, attempts, created_ms) VALUES (?, ?, 0, ?)",
+                        (job_id, callback_url, now_ms()),
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def mark_completed(
+        self,
+        job_id: str,
+        *,
+        num_predictions: int,
+        num_errors: int,
+        callback_url: str | None = None,
+    ) -> None:
+        """-> COMPLETED; with ``callback_url``, a pending callback is recorded too."""
+        self._end(
             job_id,
-            status="COMPLETED",
-            ended_ms=now_ms(),
-            num_predictions=num_predictions,
-            num_errors=num_errors,
+            "UPDATE jobs SET status = 'COMPLETED', ended_ms = ?, num_predictions = ?, "
+            "num_errors = ? WHERE job_id = ?",
+            (now_ms(), num_predictions, num_errors, job_id),
+            callback_url,
         )
 
-    def mark_failed(self, job_id: str, message: str) -> None:
-        """Any state -> FAILED with ``message`` (``started_ms`` set if unset)."""
+    def mark_failed(
+        self, job_id: str, message: str, *, callback_url: str | None = None
+    ) -> None:
+        """Any state -> FAILED with ``message`` (``started_ms`` set if unset).
+
+        With ``callback_url``, a pending callback is recorded in the same
+        transaction.
+        """
         t = now_ms()
+        self._end(
+            job_id,
+            "UPDATE jobs SET status = 'FAILED', "
+            "started_ms = COALESCE(started_ms, ?), ended_ms = ?, message = ? "
+            "WHERE job_id = ?",
+            (t, t, message, job_id),
+            callback_url,
+        )
+
+    # -- pending callbacks ------------------------------------------------------------
+
+    def pending_callbacks(self) -> list[dict]:
+        """Callbacks of ended jobs not yet delivered: ``job_id``, ``url``,
+        ``attempts`` (failed so far), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT job_id, url, attempts FROM pending_callbacks "
+                "ORDER BY created_ms"
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def callback_failed(self, job_id: str) -> None:
+        """Count one failed delivery attempt of a pending callback."""
         with self._lock:
             self._db.execute(
-                "UPDATE jobs SET status = 'FAILED', "
-                "started_ms = COALESCE(started_ms, ?), ended_ms = ?, message = ? "
-                "WHERE job_id = ?",
-                (t, t, message, job_id),
+                "UPDATE pending_callbacks SET attempts = attempts + 1 WHERE job_id = ?",
+                (job_id,),
+            )
+
+    def clear_callback(self, job_id: str) -> None:
+        """Forget a pending callback (delivered, or its last attempt failed)."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM pending_callbacks WHERE job_id = ?", (job_id,)
             )
 
     def requeue(self, job_id: str) -> None:
