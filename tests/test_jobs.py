@@ -254,6 +254,8 @@ def test_wait_via_callback_returns_quickly(client, tmp_path):
     # Then the wait ended on the callback, long before a 5 s poll would have
     assert job.status == "COMPLETED"
     assert time.monotonic() - start < 2.5
+    # (a poll may see COMPLETED a moment before the callback lands)
+    assert client._receiver.event(job.id).wait(5)
     assert client._receiver.bodies[job.id]["status"] == "COMPLETED"
     # via="callback" without a receiver is explained
     plain = client.submit(text=["No callback."], models={"language": {}})
