@@ -1,0 +1,367 @@
+"""Submitting one job: the request body, the ledger's duplicate checks, the pending
+entry that keeps a job from being lost when a process dies mid-submit, and the
+streamed multipart upload. :class:`humelab.Client` is the public front end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import mimetypes
+import sqlite3
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from ._embedded import _say
+from .errors import APIError, HumelabWarning, InputError, NotFoundError
+from .inputs import Inputs, _check_models, _check_transcription
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .jobs import Job
+
+__all__: list[str] = []
+
+log = logging.getLogger("humelab.client")
+
+_JOBS = "/v0/batch/jobs"
+
+
+def submit_one(
+    client,
+    bundle: Inputs,
+    *,
+    models,
+    transcription,
+    callback_url,
+    notify,
+    callback,
+    resubmit,
+    group_id=None,
+) -> Job:
+    from .jobs import Job
+
+    models = _check_models(models)
+    _check_transcription(transcription)
+    if callback and callback_url:
+        raise InputError(
+            "Pass either `callback=True` (a local receiver) or `callback_url=`, "
+            "not both."
+        )
+    fingerprint = bundle.fingerprint()
+    config = {
+        "models": models,
+        "transcription": transcription,
+        "callback_url": callback_url,
+        "notify": bool(notify),
+    }
+    # Defaults filled in, so {"prosody": {}} and the same with its default
+    # options spelled out are one job.
+    normal = {
+        **config,
+        "models": _filled(models),
+        "transcription": _filled_transcription(transcription),
+    }
+    key = hashlib.sha256(
+        json.dumps({"inputs": fingerprint, **normal}, sort_keys=True).encode()
+    ).hexdigest()
+    if not resubmit:
+        existing, all_failed = _existing(client, key)
+        if existing is None and all_failed is not None:
+            errors = all_failed.state.get("num_errors")
+            _say(
+                f"these inputs and models were submitted as job "
+                f"`{all_failed.id}`, which completed with every input failed "
+                f"({errors} errors, no predictions); submitting them again."
+            )
+        if existing is not None:
+            _say(
+                f"these inputs and models were already submitted as job "
+                f"`{existing.id}` ({existing.status}); returning it. Pass "
+                "`resubmit=True` to run them again."
+            )
+            if callback:
+                # No callback of ours will come for it; wait() polls at the cap.
+                event = client._callback_receiver().event(existing.id)
+                existing._callback_event = event
+            return existing
+
+    orphans = _orphans(client, key)
+    if orphans and not resubmit:
+        found = _recover(client, orphans, bundle, config, fingerprint, key, group_id)
+        if found is not None:
+            if callback:
+                found._callback_event = client._callback_receiver().event(found.id)
+            return found
+
+    receiver = client._callback_receiver() if callback else None
+    body: dict[str, Any] = {}
+    if models is not None:
+        body["models"] = models
+    if transcription is not None:
+        body["transcription"] = transcription
+    if bundle.urls:
+        body["urls"] = bundle.urls
+    if bundle.text:
+        body["text"] = bundle.text
+    if receiver is not None:
+        body["callback_url"] = receiver.url
+    elif callback_url:
+        body["callback_url"] = callback_url
+    if notify:
+        body["notify"] = True
+
+    # A pending row first: if this process dies once the service has the job
+    # but before its id is written, the next submit of these inputs knows.
+    token = None
+    with contextlib.suppress(sqlite3.Error):
+        token = client.ledger.begin(
+            service=client.service, request_key=key, summary=bundle.describe()
+        )
+    try:
+        if bundle.files:
+            response = _post_files(client, bundle, body)
+        else:
+            response = client.request("POST", _JOBS, json=body)
+    except APIError as exc:
+        # A 4xx answer means no job was created; so does a connection that
+        # never opened. Otherwise keep the pending row (the job may exist).
+        refused = exc.status_code is not None and 400 <= exc.status_code < 500
+        if token is not None and (refused or getattr(exc, "_never_sent", False)):
+            with contextlib.suppress(sqlite3.Error):
+                client.ledger.abandon(token)
+        raise
+    try:
+        job_id = str(response.json()["job_id"])
+    except (ValueError, KeyError, TypeError):
+        raise APIError(
+            f"POST {_JOBS} answered HTTP {response.status_code} without a "
+            f"`job_id`: {(response.text or '')[:200]}",
+            response.status_code,
+            response=response,
+        ) from None
+    _record(
+        client,
+        job_id,
+        key=key,
+        bundle=bundle,
+        config=config,
+        fingerprint=fingerprint,
+        group_id=group_id,
+        pending=token,
+    )
+    log.info("submitted job %s (%s)", job_id, bundle.describe())
+    job = Job(job_id, client=client)
+    job._total_hint = len(bundle)
+    if receiver is not None:
+        job._callback_event = receiver.event(job_id)
+    return job
+
+
+def _record(
+    client, job_id, *, key, bundle, config, fingerprint, group_id, pending
+) -> None:
+    """Write the job to the ledger; never lose its id to a ledger error."""
+    from .client import _stack_level
+
+    try:
+        client.ledger.record(
+            job_id,
+            service=client.service,
+            base_url=client.base_url,
+            request_key=key,
+            summary=bundle.describe(),
+            config=config,
+            inputs=fingerprint,
+            group_id=group_id,
+            pending=pending,
+        )
+    except sqlite3.Error as exc:
+        warnings.warn(
+            f"Job `{job_id}` was created, but the ledger {client.ledger.path} could "
+            f"not record it ({type(exc).__name__}: {exc}). Note the id: "
+            f"`client.job('{job_id}')` reattaches to it, and `client.jobs()` will "
+            "not list it.",
+            HumelabWarning,
+            stacklevel=_stack_level(),
+        )
+
+
+def _orphans(client, key: str) -> list[dict[str, Any]]:
+    try:
+        return client.ledger.pending(client.service, key)
+    except sqlite3.Error:
+        return []
+
+
+def _recover(client, orphans, bundle, config, fingerprint, key, group_id):
+    """Find the job an earlier, unanswered submit of these inputs created.
+
+    Returns the job when the service's list holds exactly one job created since
+    then with these inputs and models (it is then recorded); otherwise None,
+    after saying so when the list could not tell.
+    """
+    from .jobs import Job
+
+    since = min(r["created_at"] for r in orphans)
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
+    known = {
+        r["job_id"]
+        for r in _ledger_rows(
+            client,
+        )
+    }
+    try:
+        listed = client.get_json(
+            _JOBS,
+            params={
+                "limit": 500,
+                "when": "created_after",
+                # ten minutes of slack for a service clock behind ours
+                "timestamp_ms": max(0, int((since - 600) * 1000)),
+            },
+        )
+        matches = [
+            item
+            for item in listed
+            if str(item.get("job_id")) not in known
+            and _same_request(item.get("request") or {}, bundle, config)
+        ]
+    except (APIError, AttributeError, TypeError):
+        listed, matches = None, []
+    if len(matches) == 1:
+        job = Job(str(matches[0]["job_id"]), client=client)
+        job._set_details(matches[0])
+        job._total_hint = len(bundle)
+        _record(
+            client,
+            job.id,
+            key=key,
+            bundle=bundle,
+            config=config,
+            fingerprint=fingerprint,
+            group_id=group_id,
+            pending=orphans[0]["token"],
+        )
+        _say(
+            f"an earlier submit of these inputs and models (at {when}) got no "
+            f"answer recorded; the service has it as job `{job.id}` "
+            f"({job.status}), now in the ledger; returning it. Pass "
+            "`resubmit=True` to run them again."
+        )
+        return job
+    if listed is not None and not matches and len(listed) < 500:
+        # the service has no such job: the earlier request never created one
+        for row in orphans:
+            with contextlib.suppress(sqlite3.Error):
+                client.ledger.abandon(row["token"])
+        return None
+    _say(
+        f"an earlier submit of these inputs and models (at {when}) may have "
+        "created a job whose id was never recorded (the process stopped or the "
+        "answer was lost); submitting them again. If you now have two, find "
+        "the earlier one in `client.list_jobs()` (the service's own list)."
+    )
+    return None
+
+
+def _ledger_rows(client) -> list[dict[str, Any]]:
+    try:
+        return client.ledger.rows(client.service)
+    except sqlite3.Error:
+        return []
+
+
+def _post_files(client, bundle: Inputs, body: dict) -> requests.Response:
+    """Multipart upload streamed from disk (never the whole body in memory)."""
+    from requests_toolbelt.multipart.encoder import MultipartEncoder
+
+    with contextlib.ExitStack() as stack:
+        fields: list[tuple[str, Any]] = []
+        for f in bundle.files:
+            ctype = mimetypes.guess_type(f.name)[0] or "application/octet-stream"
+            fields.append(("file", (f.name, stack.enter_context(f.open()), ctype)))
+        if body:
+            fields.append(("json", json.dumps(body)))
+        encoder = MultipartEncoder(fields=fields)
+        return client.request(
+            "POST",
+            _JOBS,
+            data=encoder,
+            headers={"Content-Type": encoder.content_type},
+        )
+
+
+def _existing(client, key: str) -> tuple[Job | None, Job | None]:
+    """The ledger's live job for this request key, and the newest one skipped
+    because it completed with every input failed."""
+    from .jobs import Job
+
+    try:
+        ids = client.ledger.find(client.service, key)
+    except sqlite3.Error:
+        ids = []
+    all_failed = None
+    for job_id in ids:
+        job = Job(job_id, client=client)
+        try:
+            job.refresh()
+        except NotFoundError:
+            continue
+        if job.status == "FAILED":
+            continue
+        state = job.state
+        if (
+            job.status == "COMPLETED"
+            and not state.get("num_predictions")
+            and (state.get("num_errors") or 0) > 0
+        ):
+            all_failed = all_failed or job
+            continue
+        return job, None
+    return None, all_failed
+
+
+def _same_request(echo: dict, bundle: Inputs, config: dict) -> bool:
+    """True when a service's request echo is of these inputs and models."""
+    files = echo.get("files") or []
+    if [f.get("filename") for f in files] != [f.name for f in bundle.files]:
+        return False
+    if list(echo.get("urls") or []) != bundle.urls:
+        return False
+    if list(echo.get("text") or []) != bundle.text:
+        return False
+    if _filled(config["models"]) != _filled(echo.get("models")):
+        return False
+    for f, sent in zip(bundle.files, files, strict=True):
+        if sent.get("md5sum") and sent["md5sum"] != f.md5():
+            return False
+    return True
+
+
+def _filled(models: dict | None) -> Any:
+    """Model configs with the service's defaults filled in (as the service echoes)."""
+    try:
+        from .service.engines.base import fill_model_defaults
+    except ImportError:  # pragma: no cover - only without the service extra
+        return models
+    try:
+        return fill_model_defaults(models)
+    except InputError:
+        return models
+
+
+def _filled_transcription(transcription: dict | None) -> Any:
+    """Transcription settings with the service's defaults filled in."""
+    try:
+        from .service.engines.base import fill_transcription_defaults
+    except ImportError:  # pragma: no cover - only without the service extra
+        return transcription
+    try:
+        return fill_transcription_defaults(transcription)
+    except InputError:
+        return transcription
