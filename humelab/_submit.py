@@ -67,7 +67,9 @@ def submit_one(
         "transcription": _filled_transcription(transcription),
     }
     key = hashlib.sha256(
-        json.dumps({"inputs": fingerprint, **normal}, sort_keys=True).encode()
+        json.dumps(
+            {"inputs": fingerprint, **_numbers_as_floats(normal)}, sort_keys=True
+        ).encode()
     ).hexdigest()
     if not resubmit:
         existing, all_failed = _existing(client, key)
@@ -343,25 +345,33 @@ def _same_request(echo: dict, bundle: Inputs, config: dict) -> bool:
     return True
 
 
+def _numbers_as_floats(obj: Any) -> Any:
+    """``obj`` with every number a float, so ``3`` and ``3.0`` hash alike."""
+    if isinstance(obj, dict):
+        return {k: _numbers_as_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_numbers_as_floats(v) for v in obj]
+    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        return float(obj)
+    return obj
+
+
 def _filled(models: dict | None) -> Any:
     """Model configs with the service's defaults filled in (as the service echoes)."""
-    try:
-        from .service.engines.base import fill_model_defaults
-    except ImportError:  # pragma: no cover - only without the service extra
-        return models
-    try:
-        return fill_model_defaults(models)
-    except InputError:
-        return models
+    from .service.engines.base import fill_model_defaults
+
+    return _with_defaults(fill_model_defaults, models)
 
 
 def _filled_transcription(transcription: dict | None) -> Any:
     """Transcription settings with the service's defaults filled in."""
+    from .service.engines.base import fill_transcription_defaults
+
+    return _with_defaults(fill_transcription_defaults, transcription)
+
+
+def _with_defaults(fill, value):
     try:
-        from .service.engines.base import fill_transcription_defaults
-    except ImportError:  # pragma: no cover - only without the service extra
-        return transcription
-    try:
-        return fill_transcription_defaults(transcription)
-    except InputError:
-        return transcription
+        return fill(value)
+    except InputError:  # already refused by the checks; hash it as given
+        return value

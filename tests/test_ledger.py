@@ -18,7 +18,7 @@ import pytest
 
 import humelab
 from tests._loopback import FaultProxy
-from tests.media import make_wav
+from tests.media import make_image, make_wav
 
 JOBS = "/v0/batch/jobs"
 
@@ -173,6 +173,10 @@ def test_model_defaults_spelled_out_are_the_same_job(client, tmp_path, capfd):
     assert again.id == first.id
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and first.id in err[0]
+    # and so is a default number written as an int (3 for 3.0)
+    img = make_image(tmp_path / "f.png")
+    face = client.submit(img, models={"face": {}})
+    assert client.submit(img, models={"face": {"fps_pred": 3}}).id == face.id
     # but another granularity is another job
     other = client.submit(wav, models={"prosody": {"granularity": "word"}})
     assert other.id != first.id
