@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import HumelabError, InputError
 
 __all__: list[str] = []
 
@@ -42,15 +42,17 @@ def _embedded_server(data_dir: Path):
         server = _EMBEDDED.get(data_dir)
         if server is not None:
             return server
+        from .service import serve
+        from .service.server import _require_extra
+        from .service.store import DataDirBusy
+
         try:
-            from .service import serve
-            from .service.store import DataDirBusy
-        except ImportError as exc:  # pragma: no cover - depends on the install
+            _require_extra()
+        except HumelabError as exc:
             raise InputError(
                 "No `base_url` was given and HUMELAB_URL is not set, so humelab would "
-                f"start its local Batch service, but it is not installed ({exc}). "
-                'Install it with `pip install "humelab[service]"`, or pass `base_url`.'
-            ) from exc
+                f"start its local Batch service. {exc}"
+            ) from None
         for slot in range(1, 10):
             folder = data_dir / ("service" if slot == 1 else f"service-{slot}")
             try:

@@ -602,3 +602,23 @@ def test_archive_without_extension_is_sniffed(api, static_server, media):
     job = api.wait(api.submit(json={"urls": [f"{base}/bundle?id=3"]}))
     preds = api.predictions(job["job_id"])[0]["results"]["predictions"]
     assert [p["file"] for p in preds] == ["a.png", "b.png"]
+
+
+def test_without_the_service_extra_the_install_command_is_given(monkeypatch, tmp_path):
+    # Given an install without PyAV (the core install has none of the service extra)
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "av" else real(name, *a),
+    )
+    # Then starting a service, or a client that would start one, names the fix
+    with pytest.raises(
+        humelab.HumelabError, match=r"av is not installed.*humelab\[service\]"
+    ):
+        humelab.serve(data_dir=tmp_path / "d")
+    monkeypatch.delenv("HUMELAB_URL", raising=False)
+    with pytest.raises(humelab.InputError, match=r"HUMELAB_URL is not set.*service\]"):
+        humelab.Client(data_dir=tmp_path / "e")

@@ -179,6 +179,21 @@ def _banner(server: Server) -> str:
     )
 
 
+def _require_extra() -> None:
+    """Fail with the install command when the ``service`` extra is missing."""
+    import importlib.util
+
+    needed = ("starlette", "uvicorn", "python_multipart", "av", "soundfile", "PIL")
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise HumelabError(
+            "The local Batch service needs the `service` extra, and "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
+            'installed. Install it with `pip install "humelab[service]"`, or use '
+            "a running service (`base_url=` / HUMELAB_URL)."
+        )
+
+
 def serve(
     *,
     host: str = "127.0.0.1",
@@ -243,7 +258,8 @@ def serve(
     humelab.InputError
         For an unknown engine or limit name.
     humelab.HumelabError
-        When the port is taken or the data directory is used by another service.
+        When the port is taken, the data directory is used by another service, or
+        the ``service`` extra is not installed.
 
     Examples
     --------
@@ -252,6 +268,7 @@ def serve(
     ...     from hume import HumeClient
     ...     client = HumeClient(api_key=server.api_key, base_url=server.url)
     """
+    _require_extra()
     from .app import create_app
     from .engines import get_engine
     from .runner import CallbackPolicy, Runner
