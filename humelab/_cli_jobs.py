@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -135,7 +136,7 @@ def _parse_models(text: str | None) -> dict | None:
 def _again(args, job_id: str) -> str:
     """The command that resumes waiting for ``job_id`` with the same service."""
     flags = "".join(
-        f" --{flag.replace('_', '-')} {value}"
+        f" --{flag.replace('_', '-')} {shlex.quote(str(value))}"
         for flag in ("url", "data_dir")
         if (value := getattr(args, flag, None))
     )

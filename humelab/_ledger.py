@@ -1,7 +1,8 @@
 """The on-disk ledger of submitted jobs, and the per-user data directory.
 
 Every job id a :class:`humelab.Client` gets back is recorded here (SQLite, in the
-data directory) before ``submit`` returns, with what identifies the request (a hash of
+data directory) before ``submit`` returns (should the ledger itself fail, ``submit``
+warns with the id instead), with what identifies the request (a hash of
 the inputs and the config), the service it went to and the time. Before the request
 is sent, a *pending* row (the request's hash, no id yet) is written, and replaced by
 the job's row once the id is known; a pending row left behind means a process stopped

@@ -66,13 +66,10 @@ def submit_one(
         "models": _filled(models),
         "transcription": _filled_transcription(transcription),
     }
-    key = hashlib.sha256(
-        json.dumps(
-            {"inputs": fingerprint, **_numbers_as_floats(normal)}, sort_keys=True
-        ).encode()
-    ).hexdigest()
+    key = _request_key(fingerprint, _numbers_as_floats(normal))
     if not resubmit:
-        existing, all_failed = _existing(client, key)
+        # the key of ledgers written before defaults were filled in, too
+        existing, all_failed = _existing(client, key, _request_key(fingerprint, config))
         if existing is None and all_failed is not None:
             errors = all_failed.state.get("num_errors")
             _say(
@@ -130,9 +127,9 @@ def submit_one(
         else:
             response = client.request("POST", _JOBS, json=body)
     except APIError as exc:
-        # A 4xx answer means no job was created; so does a connection that
+        # A 3xx or 4xx answer means no job was created; so does a connection that
         # never opened. Otherwise keep the pending row (the job may exist).
-        refused = exc.status_code is not None and 400 <= exc.status_code < 500
+        refused = exc.status_code is not None and 300 <= exc.status_code < 500
         if token is not None and (refused or getattr(exc, "_never_sent", False)):
             with contextlib.suppress(sqlite3.Error):
                 client.ledger.abandon(token)
@@ -298,15 +295,23 @@ def _post_files(client, bundle: Inputs, body: dict) -> requests.Response:
         )
 
 
-def _existing(client, key: str) -> tuple[Job | None, Job | None]:
-    """The ledger's live job for this request key, and the newest one skipped
+def _request_key(fingerprint, config: dict) -> str:
+    """The ledger's hash of a request: its inputs and its config."""
+    text = json.dumps({"inputs": fingerprint, **config}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _existing(client, *keys: str) -> tuple[Job | None, Job | None]:
+    """The ledger's live job for these request keys, and the newest one skipped
     because it completed with every input failed."""
     from .jobs import Job
 
-    try:
-        ids = client.ledger.find(client.service, key)
-    except sqlite3.Error:
-        ids = []
+    ids: list[str] = []
+    for key in dict.fromkeys(keys):
+        try:
+            ids += [i for i in client.ledger.find(client.service, key) if i not in ids]
+        except sqlite3.Error:
+            pass
     all_failed = None
     for job_id in ids:
         job = Job(job_id, client=client)
@@ -329,7 +334,8 @@ def _existing(client, key: str) -> tuple[Job | None, Job | None]:
 
 
 def _same_request(echo: dict, bundle: Inputs, config: dict) -> bool:
-    """True when a service's request echo is of these inputs and models."""
+    """True when a service's request echo is of these inputs and this config
+    (models and transcription with defaults filled, and any ``callback_url``)."""
     files = echo.get("files") or []
     if [f.get("filename") for f in files] != [f.name for f in bundle.files]:
         return False
@@ -338,6 +344,12 @@ def _same_request(echo: dict, bundle: Inputs, config: dict) -> bool:
     if list(echo.get("text") or []) != bundle.text:
         return False
     if _filled(config["models"]) != _filled(echo.get("models")):
+        return False
+    if "transcription" in echo and _filled_transcription(
+        config["transcription"]
+    ) != (echo["transcription"] or {}):
+        return False
+    if config["callback_url"] and echo.get("callback_url") != config["callback_url"]:
         return False
     for f, sent in zip(bundle.files, files, strict=True):
         if sent.get("md5sum") and sent["md5sum"] != f.md5():

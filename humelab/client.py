@@ -155,7 +155,15 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.__api_key = api_key
         self.timeout = _check_timeout(timeout)
-        self.max_retries = int(max_retries)
+        if (
+            not isinstance(max_retries, int)
+            or isinstance(max_retries, bool)
+            or max_retries < 0
+        ):
+            raise InputError(
+                f"`max_retries` must be a whole number >= 0; got {max_retries!r}."
+            )
+        self.max_retries = max_retries
         if poll_interval <= 0:
             raise InputError(f"`poll_interval` must be > 0; got {poll_interval!r}.")
         self.poll_interval = float(poll_interval)

@@ -7,8 +7,10 @@ mocked.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import sqlite3
 import threading
 import time
 
@@ -419,6 +421,9 @@ def test_redirects_are_never_followed_and_the_key_stays_home(tmp_path):
                 c.list_jobs()
             with pytest.raises(humelab.APIError, match=r"POST /v0/batch/jobs .*302"):
                 c.submit(text=["hi"], models={"language": {}})
+            # (a redirect created no job: no pending ledger entry is left)
+            with contextlib.closing(sqlite3.connect(c.ledger.path)) as db:
+                assert db.execute("SELECT COUNT(*) FROM pending").fetchone() == (0,)
             job = humelab.Job("done", client=c)
             with pytest.raises(
                 humelab.APIError, match=r"GET /v0/batch/jobs/done/predictions .*302"

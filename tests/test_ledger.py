@@ -196,3 +196,51 @@ def test_a_job_whose_every_input_failed_is_not_reused(client, capfd):
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and first.id in err[0]
     assert "every input failed" in err[0] and "submitting them again" in err[0]
+
+
+def test_an_orphan_is_not_matched_to_a_job_of_another_config(
+    proxy, service, tmp_path, capfd
+):
+    text = ["Bonjour tout le monde."]
+    models = {"language": {}}
+    with humelab.Client(proxy.url, service.api_key, data_dir=tmp_path / "a") as a:
+        # Given A's POST (French transcription) lost on the way: a pending row
+        proxy.fail("POST", JOBS, "drop")
+        with pytest.raises(humelab.APIError):
+            a.submit(text=text, models=models, transcription={"language": "fr"})
+        # and B, elsewhere, submitting the same text with no transcription
+        with humelab.Client(service.url, service.api_key, data_dir=tmp_path / "b") as b:
+            other = b.submit(text=text, models=models)
+        capfd.readouterr()
+        # When A submits again
+        mine = a.submit(text=text, models=models, transcription={"language": "fr"})
+        # Then A gets a job of its own, with its transcription
+        assert mine.id != other.id
+        assert mine.refresh().details["request"]["transcription"]["language"] == "fr"
+
+
+def test_a_job_recorded_before_defaults_were_filled_is_still_found(client, tmp_path):
+    # Given a ledger row written by an earlier humelab, which hashed the config as
+    # given (without the model defaults filled in)
+    from humelab._submit import _request_key
+    from humelab.inputs import collect_inputs
+
+    wav = make_wav(tmp_path / "old.wav", 1.0, seed=17)
+    job = client.submit(wav, models={"prosody": {}})
+    config = {
+        "models": {"prosody": {}},
+        "transcription": None,
+        "callback_url": None,
+        "notify": False,
+    }
+    legacy = _request_key(collect_inputs(wav).fingerprint(), config)
+    with sqlite3.connect(client.ledger.path) as db:
+        db.execute("UPDATE jobs SET request_key = ? WHERE job_id = ?", (legacy, job.id))
+    # When the same inputs are submitted now, Then that job is returned
+    assert client.submit(wav, models={"prosody": {}}).id == job.id
+
+
+def test_max_retries_must_be_a_whole_number(service, tmp_path):
+    for bad in (-1, 1.5, None):
+        with pytest.raises(humelab.InputError, match=r"`max_retries` must be"):
+            humelab.Client(service.url, service.api_key, max_retries=bad)

@@ -450,7 +450,11 @@ class Runner:
         import requests
 
         if body is None:
-            body = self._callback_body(job_id)
+            try:
+                body = self._callback_body(job_id)
+            except Exception:  # noqa: BLE001 - store closed by stop(): next start
+                log.debug("pending callback of %s not rebuilt", job_id, exc_info=True)
+                return False
             if body is None:
                 log.warning(
                     "pending callback of job %s dropped: the job's results are gone",
