@@ -345,9 +345,9 @@ def _same_request(echo: dict, bundle: Inputs, config: dict) -> bool:
         return False
     if _filled(config["models"]) != _filled(echo.get("models")):
         return False
-    if "transcription" in echo and _filled_transcription(
-        config["transcription"]
-    ) != (echo["transcription"] or {}):
+    if "transcription" in echo and _filled_transcription(config["transcription"]) != (
+        echo["transcription"] or {}
+    ):
         return False
     if config["callback_url"] and echo.get("callback_url") != config["callback_url"]:
         return False
