@@ -280,6 +280,9 @@ class Client:
                 f"{self.timeout[1]:g} s. Pass a larger `timeout=` to Client.{hint}"
             ) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
+        # The response keeps the request it answered, key header and all; hand on
+        # a copy without the key (errors carry the response).
+        response.request = _without_key(response.request)
         status = response.status_code
         if 300 <= status < 400:
             location = response.headers.get("Location") or "(no Location header)"
@@ -592,6 +595,15 @@ def _stack_level() -> int:
         frame = frame.f_back
         n += 1
     return n
+
+
+def _without_key(request: requests.PreparedRequest | None):
+    """A copy of ``request`` whose ``X-Hume-Api-Key`` header reads ``***``."""
+    if request is None or "X-Hume-Api-Key" not in request.headers:
+        return request
+    safe = request.copy()
+    safe.headers["X-Hume-Api-Key"] = "***"
+    return safe
 
 
 def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:

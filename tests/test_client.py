@@ -61,6 +61,9 @@ def test_api_key_never_in_repr_errors_logs_or_files(service, tmp_path, caplog):
     # Then the key shows up in no message, log record or file humelab wrote
     err = info.value
     assert key not in str(err) and key not in repr(err)
+    # not even in the request the error carries (the wrong key, here)
+    for request in (err.request, err.response.request):
+        assert request.headers["X-Hume-Api-Key"] == "***"
     assert err.status_code == 401
     assert "GET /v0/batch/jobs failed with HTTP 401" in str(err)
     assert "HUMELAB_API_KEY" in str(err)
