@@ -148,34 +148,21 @@ def _wait_for(waitable, args, client) -> None:
     try:
         waitable.wait(args.timeout)
     except JobTimeoutError:
+        from ._wait import timeout_message
+
         jobs = list(getattr(waitable, "jobs", [waitable]))
         pending = [j for j in jobs if j.status not in ("COMPLETED", "FAILED")]
-        first = pending[0] if pending else jobs[0]
-        done, total = first.progress
-        files = f", {done}/{total} files" if total else ""
-        if len(jobs) == 1:
-            what = (
-                f"Job `{first.id}` did not finish within {args.timeout:g} s; last "
-                f"status `{first.status}`{files}."
-            )
-        else:
-            ids = ", ".join(f"`{j.id}`" for j in pending)
-            what = (
-                f"{len(pending)} of {len(jobs)} jobs did not finish within "
-                f"{args.timeout:g} s ({ids})."
-            )
-        where = (
-            "It stops with this command's embedded service and resumes the next "
-            "time one starts on this data folder"
-            if client.embedded
-            else "It is still running"
+        pending = pending or jobs
+        first = pending[0]
+        message = timeout_message(
+            pending,
+            jobs,
+            args.timeout,
+            resume=_again(args, first.id),
+            embedded=client.embedded,
         )
-        others = " (and likewise for each id)" if len(pending) > 1 else ""
         raise JobTimeoutError(
-            f"{what} {where}; resume with {_again(args, first.id)}{others}.",
-            job_id=first.id,
-            status=first.status,
-            job=first,
+            message, job_id=first.id, status=first.status, job=first
         ) from None
 
 

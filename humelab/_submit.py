@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from ._embedded import _say
+from ._stacklevel import stack_level
 from .errors import APIError, HumelabWarning, InputError, NotFoundError
 from .inputs import Inputs, _check_models, _check_transcription
 
@@ -165,8 +166,6 @@ def _record(
     client, job_id, *, key, bundle, config, fingerprint, group_id, pending
 ) -> None:
     """Write the job to the ledger; never lose its id to a ledger error."""
-    from .client import _stack_level
-
     try:
         client.ledger.record(
             job_id,
@@ -186,7 +185,7 @@ def _record(
             f"`client.job('{job_id}')` reattaches to it, and `client.jobs()` will "
             "not list it.",
             HumelabWarning,
-            stacklevel=_stack_level(),
+            stacklevel=stack_level(),
         )
 
 

@@ -151,22 +151,45 @@ def _update_bar(bar, jobs: list[Job], single: bool) -> None:
     bar.update(max(0, done - bar.n))
 
 
-def _raise_timeout(pending: list[Job], jobs: list[Job], timeout: float) -> None:
+def timeout_message(
+    pending: list[Job],
+    jobs: list[Job],
+    timeout: float,
+    *,
+    resume: str,
+    embedded: bool = False,
+) -> str:
+    """What a timed-out wait says: which jobs, their last state, how to resume.
+
+    ``resume`` is the command that resumes waiting for ``pending[0]`` (Python or
+    CLI); ``embedded`` says the jobs pause with an embedded service that stops.
+    """
     first = pending[0]
-    done, total = first.progress
-    files = f", {done}/{total} files" if total else ""
-    if len(jobs) == 1:
-        message = (
-            f"Job `{first.id}` did not finish within {timeout:g} s; last status "
-            f"`{first.status}`{files}. It is still running; resume with "
-            f"{_resume_hint(first.id)}."
+    one = len(jobs) == 1
+    if embedded:
+        state = (
+            f"{'It stops' if one else 'They stop'} with this command's embedded "
+            f"service and {'resumes' if one else 'resume'} the next time one starts "
+            "on this data folder"
         )
     else:
-        ids = ", ".join(f"`{j.id}`" for j in pending)
-        message = (
-            f"{len(pending)} of {len(jobs)} jobs did not finish within {timeout:g} s "
-            f"({ids}); last status of `{first.id}`: `{first.status}`. They are still "
-            f"running; call `wait()` again, or resume one with "
-            f"{_resume_hint(first.id)}."
+        state = "It is still running" if one else "They are still running"
+    if one:
+        done, total = first.progress
+        files = f", {done}/{total} files" if total else ""
+        return (
+            f"Job `{first.id}` did not finish within {timeout:g} s; last status "
+            f"`{first.status}`{files}. {state}; resume with {resume}."
         )
+    ids = ", ".join(f"`{j.id}`" for j in pending)
+    return (
+        f"{len(pending)} of {len(jobs)} jobs did not finish within {timeout:g} s "
+        f"({ids}); last status of `{first.id}`: `{first.status}`. {state}; resume "
+        f"with {resume}, and likewise for each id."
+    )
+
+
+def _raise_timeout(pending: list[Job], jobs: list[Job], timeout: float) -> None:
+    first = pending[0]
+    message = timeout_message(pending, jobs, timeout, resume=_resume_hint(first.id))
     raise JobTimeoutError(message, job_id=first.id, status=first.status, job=first)

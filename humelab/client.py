@@ -582,21 +582,6 @@ def _check_timeout(timeout: Any) -> tuple[float, float]:
     return float(pair[0]), float(pair[1])
 
 
-def _stack_level() -> int:
-    """The ``stacklevel`` pointing at the first caller outside humelab."""
-    import inspect
-
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame = inspect.currentframe()
-    n = 0
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
-        package + os.sep
-    ):
-        frame = frame.f_back
-        n += 1
-    return n
-
-
 def _without_key(request: requests.PreparedRequest | None):
     """A copy of ``request`` whose ``X-Hume-Api-Key`` header reads ``***``."""
     if request is None or "X-Hume-Api-Key" not in request.headers:

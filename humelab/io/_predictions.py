@@ -16,6 +16,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from .._stacklevel import stack_level
 from ..errors import HumelabWarning, ReadError
 from ..schema import FAMILIES
 from ._frame import FrameBuilder, wide_from_builder
@@ -593,21 +594,5 @@ def _report(failures, nfiles, label, errors):
         what + " Their scores are not in the frame; list them with "
         "`humelab.read_errors(...)` (pass `errors='ignore'` to silence this).",
         HumelabWarning,
-        stacklevel=_stack_level(),
+        stacklevel=stack_level(),
     )
-
-
-def _stack_level() -> int:
-    """The ``stacklevel`` pointing at the first caller outside humelab."""
-    import inspect
-    import os
-
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame = inspect.currentframe()
-    n = 0
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
-        package + os.sep
-    ):
-        frame = frame.f_back
-        n += 1
-    return n
