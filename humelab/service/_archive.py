@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ._request import RequestRejected
 
 if TYPE_CHECKING:
-    from .inputs import Limits
+    from .intake import Limits
 
 __all__ = [
     "ARCHIVE_SUFFIXES",

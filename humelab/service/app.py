@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
 from ._request import RequestRejected, parse_json_bytes, validate_request
-from .inputs import (
+from .intake import (
     Limits,
     check_zip_upload,
     is_archive,

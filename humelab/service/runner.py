@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from .engines.base import EngineError, MediaInput
-from .inputs import (
+from .intake import (
     ArchiveError,
     FetchError,
     Limits,

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ..errors import HumelabError, InputError
-from .inputs import Limits
+from .intake import Limits
 
 __all__ = ["serve", "Server", "default_data_dir"]
 
@@ -243,7 +243,7 @@ def serve(
     quiet : bool
         Don't print the one-line start message.
     **limits
-        Caps from :class:`humelab.service.inputs.Limits`: ``max_urls``,
+        Caps from :class:`humelab.service.intake.Limits`: ``max_urls``,
         ``max_files``, ``max_texts``, ``max_file_bytes``, ``max_json_bytes``,
         ``max_archive_members``, ``max_archive_bytes``, ``fetch_timeout``,
         ``fetch_total_timeout``.

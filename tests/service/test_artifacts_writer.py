@@ -9,7 +9,7 @@ import zipfile
 
 import pandas as pd
 import pytest
-from media import make_image, make_text_file, make_video, make_wav
+from tests.media import make_image, make_text_file, make_video, make_wav
 
 import humelab
 from humelab.schema import csv_columns

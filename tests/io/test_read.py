@@ -624,7 +624,7 @@ def test_bench_file_is_valid_predictions(tmp_path):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "bench" / "bench_read.py"
+    path = Path(__file__).resolve().parents[2] / "bench" / "bench_read.py"
     spec = importlib.util.spec_from_file_location("bench_read", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

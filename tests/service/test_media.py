@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from media import make_image, make_text_file, make_video, make_wav, speech_signal
+from tests.media import make_image, make_text_file, make_video, make_wav, speech_signal
 
 from humelab.service.engines import EngineError
 from humelab.service.media import (

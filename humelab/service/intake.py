@@ -1,4 +1,4 @@
-"""Inputs of the Batch service: streamed multipart uploads, URL fetching, archives.
+"""Intake of job inputs on the service: streamed multipart uploads, URL fetching, archives.
 
 Nothing here holds a whole upload or download in memory: multipart bodies are parsed
 with python-multipart's streaming parser and written to disk as they arrive, URLs are

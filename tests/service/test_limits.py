@@ -16,8 +16,8 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import ServiceAPI
-from media import make_image, make_wav
+from tests.conftest import ServiceAPI
+from tests.media import make_image, make_wav
 
 import humelab
 

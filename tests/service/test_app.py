@@ -11,7 +11,7 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from media import make_image, make_wav
+from tests.media import make_image, make_wav
 
 import humelab
 from humelab.schema import MODELS
@@ -410,7 +410,7 @@ def slow_service(tmp_path_factory):
 
 
 def test_results_of_unfinished_job_409(slow_service):
-    from conftest import ServiceAPI
+    from tests.conftest import ServiceAPI
 
     api = ServiceAPI(slow_service)
     job_id = api.submit(json={"text": ["a", "b", "c", "d"], "models": {"language": {}}})

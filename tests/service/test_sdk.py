@@ -10,7 +10,7 @@ import time
 import zipfile
 
 import pytest
-from media import make_image, make_video, make_wav
+from tests.media import make_image, make_video, make_wav
 
 hume = pytest.importorskip("hume")
 from hume import HumeClient  # noqa: E402

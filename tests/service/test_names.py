@@ -13,7 +13,7 @@ import zipfile
 from urllib.parse import quote
 
 import pytest
-from media import make_image, make_wav
+from tests.media import make_image, make_wav
 
 
 @pytest.fixture(scope="module")

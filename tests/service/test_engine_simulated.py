@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from media import make_image, make_text_file, make_video, make_wav
+from tests.media import make_image, make_text_file, make_video, make_wav
 
 from humelab import InputError
 from humelab.schema import MODELS, VOCABULARY
