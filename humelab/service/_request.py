@@ -9,10 +9,9 @@ the others ``None``. Every rejection names the field and what to send instead.
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
 
+from .. import contract
 from ..errors import InputError
-from .engines.base import fill_model_defaults, fill_transcription_defaults
 
 __all__ = [
     "RequestRejected",
@@ -59,22 +58,16 @@ def _bool(value, field):
 
 def _models(value) -> dict:
     try:
-        echo = fill_model_defaults(value)
+        return contract.require_a_model(contract.fill_model_defaults(value))
     except InputError as exc:
         raise _fail(str(exc)) from None
-    if all(v is None for v in echo.values()):
-        raise _fail(
-            "`models` names no model; add at least one (for example "
-            '`"face": {}`) or omit `models` to run all six.'
-        )
-    return echo
 
 
 def _transcription(value, present: bool):
     if present and value is None:
         return None  # explicit null: transcription disabled
     try:
-        return fill_transcription_defaults(value)
+        return contract.fill_transcription_defaults(value)
     except InputError as exc:
         raise _fail(str(exc)) from None
 
@@ -85,17 +78,12 @@ def check_http_url(url, field: str) -> str:
     Raises
     ------
     RequestRejected
-        Naming ``field`` when the URL is not a string, not http/https, or has no host.
+        Naming ``field`` (see :func:`humelab.contract.check_http_url`).
     """
-    if not isinstance(url, str):
-        raise _fail(f"`{field}` must be a string URL, got {url!r}.")
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise _fail(
-            f"`{field}` = {url!r} is not an http or https URL; the service only "
-            "fetches http:// and https:// addresses (upload local files instead)."
-        )
-    return url.strip()
+    try:
+        return contract.check_http_url(url, field)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _str_list(value, field, *, limit, what):

@@ -32,7 +32,7 @@ from .intake import (
     receive_multipart,
     safe_filename,
 )
-from .store import STATUSES, JobStore
+from .store import STATUSES, TERMINAL, JobStore
 
 __all__ = ["create_app", "job_object"]
 
@@ -70,7 +70,7 @@ def job_object(row: dict) -> dict:
     state = {"created_timestamp_ms": row["created_ms"], "status": status}
     if status != "QUEUED":
         state["started_timestamp_ms"] = row["started_ms"]
-    if status in ("COMPLETED", "FAILED"):
+    if status in TERMINAL:
         state["ended_timestamp_ms"] = row["ended_ms"]
     if status == "COMPLETED":
         state["num_predictions"] = row["num_predictions"]

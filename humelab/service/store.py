@@ -26,14 +26,10 @@ import time
 import uuid
 from pathlib import Path
 
+from ..contract import STATUSES, TERMINAL
 from ..errors import HumelabError
 
 __all__ = ["JobStore", "STATUSES", "TERMINAL", "now_ms", "atomic_write_bytes"]
-
-#: Job statuses, in lifecycle order.
-STATUSES: tuple[str, ...] = ("QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED")
-#: Statuses a job never leaves.
-TERMINAL: frozenset[str] = frozenset({"COMPLETED", "FAILED"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
