@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .. import contract
 from ._archive import (
     ARCHIVE_SUFFIXES,
     ArchiveError,
@@ -66,10 +67,10 @@ class Limits:
         Seconds for a whole URL download.
     """
 
-    max_urls: int = 100
-    max_files: int = 100
-    max_texts: int = 100
-    max_file_bytes: int = GB
+    max_urls: int = contract.MAX_URLS
+    max_files: int = contract.MAX_FILES
+    max_texts: int = contract.MAX_TEXTS
+    max_file_bytes: int = contract.MAX_FILE_BYTES
     max_json_bytes: int = 64 * 1024**2
     max_archive_members: int = 10_000
     max_archive_bytes: int = 4 * GB
