@@ -22,11 +22,8 @@ not part of the stand-in.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import hmac
-import json
 import os
 import secrets
 import threading
@@ -40,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from . import _v1standin_request as rq
 from ._v1standin_measure import (
     MAX_BODY_BYTES,
     FaceTracker,
@@ -50,7 +48,7 @@ from ._v1standin_measure import (
     measure_images,
 )
 
-__all__ = ["Part", "Received", "Failure", "StandInState", "create_app"]
+__all__ = ["Received", "Failure", "StandInState", "create_app"]
 
 #: Headers whose values are never recorded.
 _SECRET_HEADERS = {"x-hume-api-key", "authorization"}
@@ -68,17 +66,6 @@ _CODE_BY_STATUS = {
     500: "internal_error",
     503: "server_busy",
 }
-
-
-@dataclass(frozen=True)
-class Part:
-    """One multipart part as received (its bytes are not kept)."""
-
-    name: str
-    filename: str | None
-    content_type: str | None
-    size: int
-    sha256: str
 
 
 @dataclass
@@ -246,169 +233,6 @@ def _auth(request: Request, state: StandInState, request_id: str) -> None:
         )
 
 
-# -- multipart ------------------------------------------------------------------------
-
-
-def _parse_multipart(body: bytes, content_type: str) -> list[tuple[Part, bytes]]:
-    """The parts of a ``multipart/form-data`` body, with python-multipart."""
-    from python_multipart.exceptions import FormParserError
-    from python_multipart.multipart import (
-        MultipartParser,
-        MultipartState,
-        parse_options_header,
-    )
-
-    ctype, params = parse_options_header(content_type or "")
-    boundary = params.get(b"boundary")
-    if ctype != b"multipart/form-data" or not boundary:
-        raise V1Error(
-            400,
-            "message_invalid",
-            f"the request must be multipart/form-data with a boundary, got "
-            f"{content_type or 'no Content-Type'!r}.",
-        )
-    parts: list[tuple[Part, bytes]] = []
-    cur: dict = {}
-
-    def on_part_begin():
-        cur.clear()
-        cur.update(headers={}, hname=b"", hval=b"", data=bytearray())
-
-    def on_header_field(data, start, end):
-        cur["hname"] += data[start:end]
-
-    def on_header_value(data, start, end):
-        cur["hval"] += data[start:end]
-
-    def on_header_end():
-        cur["headers"][cur["hname"].lower()] = cur["hval"]
-        cur["hname"], cur["hval"] = b"", b""
-
-    def on_part_data(data, start, end):
-        cur["data"] += data[start:end]
-
-    def on_part_end():
-        _, opts = parse_options_header(cur["headers"].get(b"content-disposition", b""))
-        filename = opts.get(b"filename")
-        ctype = cur["headers"].get(b"content-type")
-        data = bytes(cur["data"])
-        part = Part(
-            name=opts.get(b"name", b"").decode("utf-8", "replace"),
-            filename=filename.decode("utf-8", "replace") if filename else None,
-            content_type=ctype.decode("latin-1").strip() if ctype else None,
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-        )
-        parts.append((part, data))
-
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
-    try:
-        parser.write(body)
-        parser.finalize()
-    except FormParserError as exc:
-        raise V1Error(
-            400, "message_invalid", f"the multipart body is malformed ({exc})."
-        ) from None
-    if parser.state != MultipartState.END:
-        raise V1Error(
-            400,
-            "message_invalid",
-            "the multipart body ended before its closing boundary; send the whole "
-            "body.",
-        )
-    return parts
-
-
-def _parse_config(raw: bytes | None, endpoint: str) -> dict:
-    """The ``config`` part, checked strictly (unknown fields are 400s)."""
-    if raw is None:
-        return {}
-    try:
-        cfg = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise V1Error(
-            400, "config_invalid", f"config part: not valid JSON ({exc})."
-        ) from None
-    if not isinstance(cfg, dict):
-        raise V1Error(400, "config_invalid", "config part: expected a JSON object.")
-    if endpoint == "audio":
-        _known(cfg, ("measurement_timer_ms",), "config")
-        timer = cfg.get("measurement_timer_ms")
-        if timer is not None:
-            _int_in(timer, "measurement_timer_ms", 3000, 10000)
-        return cfg
-    _known(cfg, ("face", "face_state"), "config")
-    face = cfg.get("face")
-    if face is not None:
-        if not isinstance(face, dict):
-            raise V1Error(
-                400, "config_invalid", "config part: `face` must be an object."
-            )
-        _known(face, ("threshold", "min_size", "return_face_state"), "face")
-        thr = face.get("threshold")
-        if thr is not None and (
-            isinstance(thr, bool)
-            or not isinstance(thr, int | float)
-            or not 0 <= thr <= 1
-        ):
-            raise V1Error(
-                400,
-                "config_invalid",
-                f"config part: `face.threshold` must be a number in 0-1, got {thr!r}.",
-            )
-        if face.get("min_size") is not None:
-            _int_in(face["min_size"], "face.min_size", 1, None)
-        rfs = face.get("return_face_state")
-        if rfs is not None and not isinstance(rfs, bool):
-            raise V1Error(
-                400,
-                "config_invalid",
-                "config part: `face.return_face_state` must be a boolean, got "
-                f"{rfs!r}.",
-            )
-    if cfg.get("face_state") is not None and not isinstance(cfg["face_state"], str):
-        raise V1Error(
-            400, "config_invalid", "config part: `face_state` must be a string."
-        )
-    return cfg
-
-
-def _known(obj: dict, allowed, where: str) -> None:
-    for key in obj:
-        if key not in allowed:
-            raise V1Error(
-                400,
-                "config_invalid",
-                f"config part: unknown field {key} in `{where}`, expected one of "
-                f"{', '.join(allowed)}.",
-            )
-
-
-def _int_in(value, name: str, lo: int, hi: int | None) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < lo
-        or (hi is not None and value > hi)
-    ):
-        span = f"{lo}-{hi}" if hi is not None else f">= {lo}"
-        raise V1Error(
-            400,
-            "config_invalid",
-            f"config part: `{name}` must be an integer {span}, got {value!r}.",
-        )
-
-
 # -- the app --------------------------------------------------------------------------
 
 
@@ -469,7 +293,9 @@ def create_app(state: StandInState) -> Starlette:
             if not over:
                 try:
                     parts = await anyio.to_thread.run_sync(
-                        _parse_multipart, body, request.headers.get("content-type", "")
+                        rq.parse_multipart,
+                        body,
+                        request.headers.get("content-type", ""),
                     )
                 except V1Error as exc:
                     parse_error = exc
@@ -477,7 +303,7 @@ def create_app(state: StandInState) -> Starlette:
             await gate(request, rec, endpoint)
             rec.run_id = _uuid7()
             media_bytes = sum(p.size for p in rec.parts if p.name == "file")
-            echo = _run_config(endpoint, {})
+            echo = rq.run_config(endpoint, {})
             try:
                 if over:
                     what = (
@@ -495,10 +321,10 @@ def create_app(state: StandInState) -> Starlette:
                     )
                 if parse_error is not None:
                     raise parse_error
-                files, config_raw = _split_parts(parts, endpoint)
-                config = _parse_config(config_raw, endpoint)
+                files, config_raw = rq.split_parts(parts, endpoint)
+                config = rq.parse_config(config_raw, endpoint)
                 rec.config = config
-                echo = _run_config(endpoint, config)
+                echo = rq.run_config(endpoint, config)
                 if endpoint == "audio":
                     result = await anyio.to_thread.run_sync(_do_audio, files[0], config)
                     metered = max(10.0, result["received"]["audio_duration_ms"] / 1000)
@@ -545,21 +371,21 @@ def create_app(state: StandInState) -> Starlette:
         rec = rec_of(request)
         await gate(request, rec, "runs")
         q = request.query_params
-        page_size = _page_size(q.get("page_size"))
+        size = rq.page_size(q.get("page_size"))
         filters = {
             "user_id": q.get("user_id"),
-            "status": _enum(q.get("status"), "status", _RUN_STATUSES),
-            "mode": _enum(q.get("mode"), "mode", _RUN_MODES),
-            "endpoint": _enum(q.get("endpoint"), "endpoint", _RUN_ENDPOINTS),
+            "status": rq.enum_param(q.get("status"), "status", _RUN_STATUSES),
+            "mode": rq.enum_param(q.get("mode"), "mode", _RUN_MODES),
+            "endpoint": rq.enum_param(q.get("endpoint"), "endpoint", _RUN_ENDPOINTS),
         }
-        after = _when(q.get("started_after"), "started_after")
-        before = _when(q.get("started_before"), "started_before")
-        start_key = _cursor_key(q.get("cursor"))
+        after = rq.when_param(q.get("started_after"), "started_after")
+        before = rq.when_param(q.get("started_before"), "started_before")
+        start_key = rq.cursor_key(q.get("cursor"))
         with state.lock:
             runs = sorted(state.runs, key=lambda r: r["_key"], reverse=True)
         picked = []
         for run in runs:
-            if start_key is not None and not _key_of(run) < start_key:
+            if start_key is not None and not rq.key_of(run) < start_key:
                 continue
             if any(v is not None and run[k] != v for k, v in filters.items()):
                 continue
@@ -568,11 +394,11 @@ def create_app(state: StandInState) -> Starlette:
             if before is not None and run["_started"] >= before:
                 continue
             picked.append(run)
-            if len(picked) > page_size:
+            if len(picked) > size:
                 break
-        page = {"runs": [_summary(r) for r in picked[:page_size]]}
-        if len(picked) > page_size:
-            page["next_cursor"] = _cursor_of(picked[page_size - 1])
+        page = {"runs": [rq.summary(r) for r in picked[:size]]}
+        if len(picked) > size:
+            page["next_cursor"] = rq.cursor_of(picked[size - 1])
         return JSONResponse(page)
 
     def find_run(run_id: str, rec: Received) -> dict:
@@ -592,8 +418,8 @@ def create_app(state: StandInState) -> Starlette:
         rec = rec_of(request)
         await gate(request, rec, "runs")
         q = request.query_params
-        _page_size(q.get("page_size"))
-        _cursor_key(q.get("cursor"))
+        rq.page_size(q.get("page_size"))
+        rq.cursor_key(q.get("cursor"))
         find_run(request.path_params["run_id"], rec)
         # File runs record no events (only realtime sessions do).
         return JSONResponse(
@@ -691,58 +517,6 @@ class _Recorder:
         await self.app(scope, receive, send_status)
 
 
-def _split_parts(parts, endpoint: str):
-    files, config = [], None
-    for part, data in parts:
-        if part.name == "file":
-            files.append(data)
-        elif part.name == "config":
-            if config is not None:
-                raise V1Error(400, "message_invalid", "more than one `config` part.")
-            config = data
-        else:
-            raise V1Error(
-                400,
-                "message_invalid",
-                f"unknown multipart part {part.name!r}; send `file` and optionally "
-                "`config`.",
-            )
-    if not files:
-        raise V1Error(400, "message_invalid", "no `file` part in the request.")
-    if endpoint == "audio" and len(files) > 1:
-        raise V1Error(
-            400,
-            "message_invalid",
-            f"{len(files)} `file` parts; the audio endpoint takes exactly one file per "
-            "request.",
-        )
-    return files, config
-
-
-def _run_config(endpoint: str, cfg: dict) -> dict:
-    if endpoint == "audio":
-        return {
-            "schema": "v4",
-            "audio": {
-                "type": "audio/pcm",
-                "encoding": "s16le",
-                "sample_rate": 16000,
-                "channels": 1,
-            },
-            "measurement_timer_ms": cfg.get("measurement_timer_ms") or 3000,
-        }
-    face = cfg.get("face") or {}
-    thr = face.get("threshold")
-    return {
-        "schema": "v4",
-        "image": {"type": "image/jpeg"},
-        "face": {
-            "threshold": round(float(0.9 if thr is None else thr), 4),
-            "min_size": face.get("min_size") or 60,
-        },
-    }
-
-
 def _do_audio(data: bytes, cfg: dict) -> dict:
     samples = decode_audio(data)
     return measure_audio(
@@ -767,80 +541,3 @@ def _do_video(files: list[bytes], cfg: dict, state: StandInState) -> dict:
     if face.get("return_face_state"):
         out["face_state"] = tracker.to_state(state.secret)
     return out
-
-
-# -- runs queries ---------------------------------------------------------------------
-
-
-def _invalid(message: str) -> V1Error:
-    return V1Error(400, "invalid_request", message)
-
-
-def _page_size(value) -> int:
-    if value is None:
-        return 50
-    try:
-        n = int(value)
-    except ValueError:
-        raise _invalid(
-            f"`page_size` must be an integer 1-200, got {value!r}."
-        ) from None
-    if not 1 <= n <= 200:
-        raise _invalid(f"`page_size` must be 1-200, got {n}.")
-    return n
-
-
-def _enum(value, name: str, allowed) -> str | None:
-    if value is not None and value not in allowed:
-        raise _invalid(f"`{name}` must be one of {', '.join(allowed)}; got {value!r}.")
-    return value
-
-
-def _when(value, name: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(
-            value.replace("Z", "+00:00").replace("z", "+00:00")
-        )
-    except ValueError:
-        raise _invalid(
-            f"`{name}` must be an RFC 3339 datetime such as 2026-11-01T00:00:00Z, "
-            f"got {value!r}."
-        ) from None
-    if t.tzinfo is None:
-        raise _invalid(f"`{name}` needs a time zone (Z or an offset), got {value!r}.")
-    return t
-
-
-def _key_of(run: dict) -> tuple:
-    started, seq = run["_key"]
-    return (started.timestamp(), seq)
-
-
-def _cursor_of(run: dict) -> str:
-    ts, seq = _key_of(run)
-    raw = json.dumps({"b": ts, "s": seq}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _cursor_key(value) -> tuple | None:
-    if value is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        body = json.loads(raw)
-        return (float(body["b"]), int(body["s"]))
-    except (ValueError, KeyError, TypeError):
-        raise _invalid(
-            f"`cursor` {value!r} is not a cursor this API issued; pass `next_cursor` "
-            "unchanged."
-        ) from None
-
-
-def _summary(run: dict) -> dict:
-    return {
-        k: v
-        for k, v in run.items()
-        if not k.startswith("_") and k not in ("config", "close_code", "close_reason")
-    }

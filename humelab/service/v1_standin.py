@@ -40,7 +40,8 @@ import time
 from collections.abc import Sequence
 
 from ..errors import HumelabError, InputError
-from ._v1standin_app import Failure, Part, Received, StandInState, create_app
+from ._v1standin_app import Failure, Received, StandInState, create_app
+from ._v1standin_request import Part
 
 __all__ = ["V1StandIn", "Received", "Part", "main", "add_arguments", "run_from_args"]
 
