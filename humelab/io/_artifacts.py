@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import zipfile
 import zlib
@@ -176,9 +177,27 @@ def read_artifacts(
                 info.filename,
                 rank,
             )
-    if shape == "wide":
-        return wide_from_builder(builder)
-    return builder.long()
+    df = wide_from_builder(builder) if shape == "wide" else builder.long()
+    df.attrs.update(_provenance(zf, predictions))
+    return df
+
+
+def _provenance(zf: zipfile.ZipFile, predictions) -> dict:
+    """``df.attrs`` from humelab's ``humelab.json`` member (else ``predictions``')."""
+    try:
+        mark = json.loads(zf.read("humelab.json").decode("utf-8"))
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, zlib.error):
+        mark = None
+    if isinstance(mark, dict) and "engine" in mark:
+        return {
+            "engine": str(mark["engine"]),
+            "simulated": mark.get("simulated") is True,
+            "scripts": dict(mark.get("scripts") or {}),
+        }
+    if isinstance(predictions, pd.DataFrame):
+        keys = ("engine", "simulated", "scripts")
+        return {k: predictions.attrs[k] for k in keys if k in predictions.attrs}
+    return {}
 
 
 def _check_matches(entries, resolved, mapping, rank, label) -> None:

@@ -122,9 +122,32 @@ def read_predictions(
     failures, nfiles = _build(sources, builder, jid)
     if failures:
         _report(failures, nfiles, label, errors)
-    if shape == "wide":
-        return wide_from_builder(builder)
-    return builder.long()
+    df = wide_from_builder(builder) if shape == "wide" else builder.long()
+    df.attrs.update(provenance(sources))
+    return df
+
+
+def provenance(sources) -> dict:
+    """``df.attrs`` from the ``"humelab"`` keys humelab's service adds to results.
+
+    Returns ``{"engine": str, "simulated": bool, "scripts": {file: script}}`` when
+    any source carries the key (a job of humelab's service), else ``{}`` (Hume's
+    own results say nothing about an engine).
+    """
+    marks = [e.humelab for e in sources if isinstance(e.humelab, dict)]
+    if not marks:
+        return {}
+    engines = sorted({str(m.get("engine")) for m in marks})
+    scripts = {}
+    for env in sources:
+        for fp in (env.results.predictions if env.results else None) or ():
+            if isinstance(fp.humelab, dict) and "script" in fp.humelab:
+                scripts[fp.file] = fp.humelab["script"]
+    return {
+        "engine": ", ".join(engines),
+        "simulated": any(m.get("simulated") is True for m in marks),
+        "scripts": scripts,
+    }
 
 
 def read_errors(src: JsonSource, *, job_id: str | None = None) -> pd.DataFrame:

@@ -8,7 +8,7 @@ vocabulary's own (interned) strings.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -100,6 +100,7 @@ class _FilePrediction(msgspec.Struct, gc=False):
     file: str | None = None
     file_type: str | None = None
     models: dict[str, _ModelResult | None] | None = None
+    humelab: Any = None  # humelab's service: {"script": name} when one was followed
 
 
 class _FileError(msgspec.Struct, gc=False):
@@ -124,6 +125,7 @@ class Envelope(msgspec.Struct, gc=False):
     source: Source | None = None
     results: _Results | None = None
     error: str | None = None
+    humelab: Any = None  # humelab's service: {"engine": ..., "simulated": ...}
     # callback body
     job_id: str | None = None
     status: str | None = None

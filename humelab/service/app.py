@@ -307,7 +307,11 @@ def create_app(
 
     async def job_details(request: Request):
         authorize(request)
-        return JSONResponse(job_object(load_job(request.path_params["job_id"])))
+        obj = job_object(load_job(request.path_params["job_id"]))
+        used = store.job_dir(obj["job_id"]) / "scripts.json"  # written by the runner
+        if used.is_file():  # {file: script}: the simulation followed these scripts
+            obj["scripts"] = json.loads(used.read_text(encoding="utf-8"))
+        return JSONResponse(obj)
 
     async def job_predictions(request: Request):
         authorize(request)

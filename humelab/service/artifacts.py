@@ -22,12 +22,16 @@ metadata, then score columns).
 Sources that failed as a whole (no ``results``) and files without predictions for
 a model write nothing. ``..``, ``.`` and empty segments of ``prediction.file`` are
 dropped so no entry can escape its folder when the zip is extracted.
+When the sources carry humelab's ``"humelab"`` key, a last member ``humelab.json``
+says which engine measured them, whether the scores are simulated, and which files
+followed a script.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import zipfile
 from pathlib import Path
 from typing import IO
@@ -35,7 +39,10 @@ from urllib.parse import unquote, urlsplit
 
 from ..schema import CSV_META_COLUMNS, csv_families
 
-__all__ = ["write_artifacts", "artifact_prefix", "csv_rows"]
+__all__ = ["MARKER_MEMBER", "write_artifacts", "artifact_prefix", "csv_rows"]
+
+#: Zip member naming the engine (humelab's addition; v0 readers ignore it).
+MARKER_MEMBER = "humelab.json"
 
 
 def artifact_prefix(source: dict, index: int) -> str:
@@ -222,3 +229,24 @@ def write_artifacts(predictions: list, dest: str | Path | IO[bytes]) -> None:
                         for row in csv_rows(model, entry):
                             writer.writerow(row)
                         text.flush()
+        marker = _marker(predictions or [])
+        if marker:
+            zf.writestr(MARKER_MEMBER, json.dumps(marker, ensure_ascii=False))
+
+
+def _marker(predictions: list) -> dict | None:
+    """``{"engine", "simulated", "scripts"}`` from the sources' ``humelab`` keys."""
+    marks = [e["humelab"] for e in predictions if isinstance(e.get("humelab"), dict)]
+    if not marks:
+        return None
+    scripts = {
+        p["file"]: p["humelab"]["script"]
+        for e in predictions
+        for p in (e.get("results") or {}).get("predictions") or []
+        if isinstance(p.get("humelab"), dict) and "script" in p["humelab"]
+    }
+    return {
+        "engine": marks[0].get("engine"),
+        "simulated": any(m.get("simulated") for m in marks),
+        "scripts": scripts,
+    }

@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from .engines._script import attach_scripts
 from .engines.base import EngineError, MediaInput
 from .intake import (
     ArchiveError,
@@ -104,6 +105,8 @@ class Runner:
     ):
         self.store = store
         self.engine = engine
+        # on every source of the predictions: v0 clients ignore it, readers use it
+        self._marker = {"engine": engine.name, "simulated": bool(engine.simulated)}
         self.limits = limits
         self.workers = int(workers or min(8, os.cpu_count() or 2))
         if self.workers < 1:
@@ -217,6 +220,7 @@ class Runner:
             self._check()
             data = json.dumps(predictions, ensure_ascii=False).encode("utf-8")
             atomic_write_bytes(self.store.predictions_path(job_id), data)
+            _write_scripts_used(self.store.job_dir(job_id), predictions)
             self._check()
             self.store.mark_completed(
                 job_id, num_predictions=n_pred, num_errors=n_err, callback_url=url
@@ -361,6 +365,11 @@ class Runner:
         for f in futs:
             f.result()
         self._check()
+        # *.expressions.csv sidecars go with the file of the same stem (any source)
+        items, orphans = attach_scripts([s["items"] for s in sources])
+        for s, its, errs in zip(sources, items, orphans, strict=True):
+            s["items"] = its
+            s["errors"].extend(errs)
         work_items = [(si, it) for si, s in enumerate(sources) for it in s["items"]]
         total = len(work_items)
         self.store.set_progress(job_id, 0, total)
@@ -389,7 +398,7 @@ class Runner:
             value, ok = res
             per_source[si][0 if ok else 1].append(value)
         for s, (preds, errs) in zip(sources, per_source, strict=True):
-            entry = {"source": s["source"],
+            entry = {"source": s["source"], "humelab": self._marker,
                      "results": {"predictions": preds, "errors": errs}}  # fmt: skip
             if s["error"]:
                 entry["error"] = s["error"]
@@ -493,3 +502,16 @@ class Runner:
                 return False  # stopping: the marker stays, delivered on next start
             delay *= 2
         return False
+
+
+def _write_scripts_used(jdir: Path, predictions: list) -> None:
+    """``scripts.json`` ({file: script}) beside the results when scripts were used."""
+    used = {
+        p["file"]: p["humelab"]["script"]
+        for src in predictions
+        for p in src["results"]["predictions"]
+        if "script" in (p.get("humelab") or {})
+    }
+    if used:
+        data = json.dumps(used, ensure_ascii=False).encode("utf-8")
+        atomic_write_bytes(jdir / "scripts.json", data)

@@ -13,7 +13,20 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["seed_of", "score_matrix", "as_entries", "f32", "f32_short", "f16_short"]
+__all__ = [
+    "seed_of",
+    "score_matrix",
+    "follow_script",
+    "as_entries",
+    "f32",
+    "f32_short",
+    "f16_short",
+]
+
+#: Where a script is active, unscripted dimensions keep this share of their score.
+BACKGROUND = 0.3
+#: Standard deviation of the deterministic noise around a scripted level.
+SCRIPT_NOISE = 0.03
 
 # (base mean, base sd, boosted dims (lo, hi), boost (lo, hi))
 _PROFILES = {
@@ -93,6 +106,38 @@ def score_matrix(
         dom = rng.choice(n, size=min(k, n), replace=False)
         base[dom] += rng.uniform(blo, bhi, len(dom))
     return (1.0 / (1.0 + np.exp(-(base + wave)))).astype(np.float32)
+
+
+def follow_script(m: np.ndarray, levels: np.ndarray, seed: int) -> np.ndarray:
+    """Scores that follow a script: scripted levels plus small deterministic noise.
+
+    Parameters
+    ----------
+    m : numpy.ndarray
+        The unscripted scores from :func:`score_matrix`, shape ``(T, n)``.
+    levels : numpy.ndarray
+        Scripted levels, shape ``(T, n)``, NaN where the script says nothing.
+    seed : int
+        From :func:`seed_of`; the noise is a function of it.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape ``(T, n)``. At points where the script sets any dimension,
+        scripted dimensions are ``level + N(0, 0.03)`` clipped to [0, 1] and the
+        others keep :data:`BACKGROUND` (30%) of their score, so what the script
+        states stands out; points the script does not cover are ``m`` unchanged.
+    """
+    scripted = ~np.isnan(levels)
+    if not scripted.any():
+        return m
+    active = scripted.any(axis=1)
+    rng = np.random.default_rng(seed_of(seed, "script"))
+    noise = rng.normal(0.0, SCRIPT_NOISE, m.shape)
+    out = m.astype(np.float64)
+    out[active] *= BACKGROUND
+    out[scripted] = np.clip(levels[scripted] + noise[scripted], 0.0, 1.0)
+    return out.astype(np.float32)
 
 
 def as_entries(names, row) -> list[dict]:

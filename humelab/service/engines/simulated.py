@@ -11,6 +11,11 @@ the same predictions, and scores move smoothly over time.
 Scores are synthetic. They describe nothing about the person in the media; the
 service labels jobs run with this engine as simulated.
 
+With a script (a ``<stem>.expressions.csv`` sidecar paired by the service, see
+:mod:`._script`), scores follow what the script states over time, plus small
+deterministic noise, and the prediction carries ``"humelab": {"script": name}``.
+They are still simulated: a script is a teaching device, not a measurement.
+
 Without a transcript (no ``.txt``/``.srt``/``.vtt`` of the same stem beside the
 file, or transcription disabled with ``transcription=None``), audio and video get
 prosody with ``text`` null and ``metadata`` null, and no ``language``/``ner`` entry
@@ -22,6 +27,7 @@ With a transcript whose (simulated) confidence is below
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -30,7 +36,16 @@ import numpy as np
 from ...schema import VOCABULARY
 from .. import media
 from . import _transcript as tr
-from ._scores import as_entries, f16_short, f32, f32_short, score_matrix, seed_of
+from ._scores import (
+    as_entries,
+    f16_short,
+    f32,
+    f32_short,
+    follow_script,
+    score_matrix,
+    seed_of,
+)
+from ._script import read_script
 from .base import (
     Engine,
     EngineError,
@@ -73,7 +88,7 @@ class SimulatedEngine(Engine):
         given = {k: v for k, v in (models or {}).items() if v is not None}
         models = {k: v for k, v in fill_model_defaults(given).items() if v is not None}
         if transcription is None:  # "transcription": null disables it
-            item = MediaInput(item.file, item.path, item.text, transcript=None)
+            item = dataclasses.replace(item, transcript=None)
         transcription = fill_transcription_defaults(transcription)
         if item.text is not None:
             return _Measure(item, models, transcription).text(item.text)
@@ -82,8 +97,8 @@ class SimulatedEngine(Engine):
         info = media.probe_media(item.path, name=item.file)
         m = _Measure(item, models, transcription)
         if info.kind == "text":
-            return m.text(media.read_text(item.path, name=item.file))
-        return m.media(info)
+            return m.marked(m.text(media.read_text(item.path, name=item.file)))
+        return m.marked(m.media(info))
 
 
 def _digest(path: Path) -> bytes:
@@ -113,11 +128,27 @@ class _Measure:
             self.digest = hashlib.blake2b(item.text.encode(), digest_size=16).digest()
         else:
             self.digest = _digest(item.path)
+        self.script = None
+        script = getattr(item, "script", None)  # a ScriptedInput (see _script.py)
+        if script is not None:
+            self.script = read_script(script, name=item.script_name or script.name)
+
+    def marked(self, entry):
+        """``entry`` with ``"humelab": {"script": name}`` when a script was used."""
+        if self.script is not None:
+            entry["humelab"] = {"script": self.script.name}
+        return entry
 
     # -- scores -----------------------------------------------------------------
 
-    def families(self, model, group, t, *, feature=None, jitter=None, only=None):
-        """Score rows per family for ``model``: {family: [entries per point]}."""
+    def families(
+        self, model, group, t, *, feature=None, jitter=None, only=None, timed=True
+    ):
+        """Score rows per family for ``model``: {family: [entries per point]}.
+
+        With a script, scores follow it (:func:`._scores.follow_script`); ``timed``
+        False (text without times) applies every script row to every point.
+        """
         out = {}
         t = np.asarray(t, dtype=np.float64)
         for family, names in VOCABULARY[model].items():
@@ -127,6 +158,11 @@ class _Measure:
             m = score_matrix(
                 seed, family, len(names), t, feature=feature, jitter=jitter
             )
+            if self.script is not None and family != "sentiment":
+                levels = self.script.levels(
+                    model, names, t if timed else None, size=len(t)
+                )
+                m = follow_script(m, levels, seed)
             out[family] = [as_entries(names, row) for row in m]
         return out
 
@@ -157,7 +193,12 @@ class _Measure:
         for gid, members in groups:
             t = self._times(members, timed)
             fam = self.families(
-                "language", gid, t, jitter=self._jitter(members), only=families
+                "language",
+                gid,
+                t,
+                jitter=self._jitter(members),
+                only=families,
+                timed=timed,
             )
             preds = []
             for i, u in enumerate(members):
@@ -184,7 +225,9 @@ class _Measure:
         gp = []
         for gid, members in self._group(us, cfg.get("identify_speakers")):
             t = self._times(members, timed)
-            fam = self.families("ner", gid, t, jitter=self._jitter(members))
+            fam = self.families(
+                "ner", gid, t, jitter=self._jitter(members), timed=timed
+            )
             preds = []
             for i, u in enumerate(members):
                 rng = np.random.default_rng(seed_of(self.digest, "ner-entity", u.text))
