@@ -4,12 +4,19 @@ Scores describe *perceived* expression (how a face, voice or text comes across),
 felt emotion. Scores from the ``simulated`` engine are synthetic and labelled as such.
 """
 
-from __future__ import annotations
+import logging as _logging
 
-import logging
-
-from . import schema
-from .client import Client
+from . import contract, schema, settings
+from .analysis import (  # importing it registers the `df.hume` accessor
+    align,
+    dominant,
+    normalize,
+    resample,
+    smooth,
+    summarize,
+    top_emotions,
+)
+from .client import Client, Job, JobGroup, JobStatus, run, stop_embedded, wait_all
 from .datasets import example_files
 from .errors import (
     APIError,
@@ -27,17 +34,28 @@ from .errors import (
     SchemaError,
 )
 from .io import read_artifacts, read_errors, read_predictions, to_long, to_wide
-from .jobs import Job, JobGroup, JobStatus, run, wait_all
 from .schema import validate
-from .service import Server, serve
 
 __version__ = "0.1.0"
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
+
+def __getattr__(name: str):
+    # Lazy, so `import humelab` (reading results) never loads the web stack.
+    if name in ("serve", "Server"):
+        from . import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module 'humelab' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
     "schema",
+    "contract",
+    "settings",
+    "stop_embedded",
     "validate",
     "APIError",
     "AuthError",
@@ -58,6 +76,14 @@ __all__ = [
     "read_errors",
     "to_wide",
     "to_long",
+    # -- analysis (and the `df.hume` accessor) --
+    "top_emotions",
+    "summarize",
+    "resample",
+    "align",
+    "smooth",
+    "normalize",
+    "dominant",
     # -- service --
     "serve",
     "Server",

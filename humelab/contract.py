@@ -32,6 +32,8 @@ __all__ = [
     "MAX_FILES",
     "MAX_TEXTS",
     "MAX_FILE_BYTES",
+    "SUFFIXES",
+    "file_kind",
     "JobStatus",
     "TERMINAL",
     "STATUSES",
@@ -71,6 +73,30 @@ MAX_FILES = 100
 MAX_TEXTS = 100
 #: At most this many bytes per file, URL download or text item (1 GB = 1024**3).
 MAX_FILE_BYTES = 1024**3
+
+
+#: File name endings the service recognises, by kind (case does not matter).
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    "image": tuple(".png .jpg .jpeg .gif .bmp .tif .tiff .webp .heic .tga".split()),
+    "audio": tuple(".wav .mp3 .m4a .aac .flac .ogg .oga .opus .wma .aif .aiff".split()),
+    "video": tuple(".mp4 .m4v .mov .avi .mkv .webm .mpg .mpeg .wmv .3gp .flv".split()),
+    "text": (".txt",),
+    "transcript": (".txt", ".srt", ".vtt"),
+    "archive": (".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"),
+    # a simulation script beside a media file (simulated engine, for teaching)
+    "script": (".expressions.csv",),
+}
+
+
+def file_kind(name: str) -> str | None:
+    """The kind a file name promises (``"image"``, ``"audio"``, ``"video"``,
+    ``"text"``, ``"transcript"``, ``"archive"``, ``"script"``), or None when no model
+    can read such a file (``README.md``, ``index.csv``, ``notes.py``)."""
+    low = str(name).lower()
+    for kind in ("archive", "script", "image", "audio", "video", "transcript"):
+        if low.endswith(SUFFIXES[kind]):
+            return "text" if low.endswith(".txt") else kind
+    return None
 
 
 class JobStatus(str, Enum):

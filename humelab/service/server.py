@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import secrets
 import socket
 import threading
 import time
 from pathlib import Path
 
+from .. import settings
 from ..errors import HumelabError, InputError
 from .intake import Limits
 
@@ -26,10 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
-    """The per-user data folder of the service (``<user data>/humelab/service``)."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("humelab")) / "service"
+    """The service's default folder: ``service/`` in humelab's data folder
+    (``HUMELAB_DATA_DIR``, else the per-user data folder), as the embedded service's.
+    """
+    return settings.service_data_dir()
 
 
 class Server:
@@ -288,8 +288,8 @@ def serve(
         if engine_options:
             raise InputError("`engine_options` only applies when `engine` is a name.")
         eng = engine
-    key = api_key or os.environ.get("HUMELAB_API_KEY") or secrets.token_urlsafe(24)
-    store = JobStore(default_data_dir() if data_dir is None else data_dir)
+    key = settings.service_key(api_key) or secrets.token_urlsafe(24)
+    store = JobStore(settings.service_data_dir(data_dir))
     try:
         runner = Runner(
             store,

@@ -193,7 +193,7 @@ def test_bad_models_and_inputs_start_no_service(tmp_path, capfd, monkeypatch):
 
 
 def test_relative_data_dir_names_one_folder(tmp_path, capfd, monkeypatch):
-    from humelab._embedded import _stop_embedded
+    from humelab import stop_embedded as _stop_embedded
 
     # Given no service URL, and a relative --data-dir
     monkeypatch.delenv("HUMELAB_URL", raising=False)

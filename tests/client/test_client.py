@@ -241,13 +241,13 @@ def test_embedded_service_starts_once_and_says_so(tmp_path, monkeypatch, capfd):
     finally:
         a.close()
         b.close()
-        from humelab._embedded import _stop_embedded
+        from humelab import stop_embedded as _stop_embedded
 
         _stop_embedded(tmp_path)
 
 
 def test_embedded_jobs_survive_a_restart(tmp_path, monkeypatch, capfd):
-    from humelab._embedded import _stop_embedded
+    from humelab import stop_embedded as _stop_embedded
 
     monkeypatch.delenv("HUMELAB_URL", raising=False)
     monkeypatch.delenv("HUMELAB_API_KEY", raising=False)
@@ -273,7 +273,7 @@ def test_second_process_on_the_same_data_folder(tmp_path, monkeypatch, capfd):
     import subprocess
     import sys
 
-    from humelab._embedded import _stop_embedded
+    from humelab import stop_embedded as _stop_embedded
 
     monkeypatch.delenv("HUMELAB_URL", raising=False)
     env = {k: v for k, v in __import__("os").environ.items() if k != "HUMELAB_URL"}

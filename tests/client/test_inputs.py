@@ -1,4 +1,4 @@
-"""Collecting inputs, preflight limits, chunking (humelab.inputs); example files."""
+"""Collecting inputs, preflight limits, chunking (humelab.client.inputs); example files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 
 import humelab
-from humelab.inputs import (
+from humelab.client.inputs import (
     MAX_FILE_BYTES,
     Inputs,
     chunk_inputs,

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import humelab
-from humelab.jobs import FIRST_POLL, POLL_GROWTH
+from humelab.client.jobs import FIRST_POLL, POLL_GROWTH
 from tests._loopback import FaultProxy, FileServer
 from tests.media import make_image, make_wav
 
@@ -317,7 +317,7 @@ def test_run_in_one_call(service, tmp_path):
 def test_bad_arguments(client):
     with pytest.raises(humelab.InputError, match=r"`via` must be"):
         humelab.JobGroup([]).wait() or humelab.Job("x", client=client).wait(via="x")
-    with pytest.raises(humelab.InputError, match=r"`transcription` must be a dict"):
+    with pytest.raises(humelab.InputError, match=r"`transcription` must be an object"):
         client.submit(text=["x"], transcription="en")
     with pytest.raises(humelab.InputError, match=r"transcription.language"):
         client.submit(text=["x"], transcription={"language": "xx"})

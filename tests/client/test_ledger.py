@@ -222,8 +222,8 @@ def test_an_orphan_is_not_matched_to_a_job_of_another_config(
 def test_a_job_recorded_before_defaults_were_filled_is_still_found(client, tmp_path):
     # Given a ledger row written by an earlier humelab, which hashed the config as
     # given (without the model defaults filled in)
-    from humelab._submit import _request_key
-    from humelab.inputs import collect_inputs
+    from humelab.client._submit import _request_key
+    from humelab.client.inputs import collect_inputs
 
     wav = make_wav(tmp_path / "old.wav", 1.0, seed=17)
     job = client.submit(wav, models={"prosody": {}})

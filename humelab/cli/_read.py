@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ReadError
-from ._artifacts import read_artifacts
-from ._input import is_zip, load_bytes
-from ._predictions import read_errors, read_predictions
+from ..io import read_artifacts, read_errors, read_predictions
+from ..io._input import is_zip, load_bytes
+from ._common import add_parser
 
 __all__ = ["register"]
 
 
 def register(subparsers) -> None:
     """Add ``humelab read PATH [--shape long|wide] [--top N]``."""
-    p = subparsers.add_parser(
+    p = add_parser(
+        subparsers,
         "read",
         help="load a predictions JSON or artifacts zip and print a summary",
         description=(
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
         type=int,
         default=5,
         metavar="N",
-        help="expressions to list (default 5)",
+        help="expressions to list",
     )
     p.set_defaults(func=_run)
 

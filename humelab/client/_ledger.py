@@ -1,4 +1,4 @@
-"""The on-disk ledger of submitted jobs, and the per-user data directory.
+"""The on-disk ledger of submitted jobs.
 
 Every job id a :class:`humelab.Client` gets back is recorded here (SQLite, in the
 data directory) before ``submit`` returns (should the ledger itself fail, ``submit``
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["default_data_dir", "Ledger"]
+__all__ = ["Ledger", "ledger_frame"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -47,35 +47,6 @@ CREATE TABLE IF NOT EXISTS pending (
     summary     TEXT NOT NULL
 );
 """
-
-
-def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The per-user data directory of humelab.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Explicit directory; wins over everything.
-
-    Returns
-    -------
-    pathlib.Path
-        ``data_dir``, else the env var ``HUMELAB_DATA_DIR``, else the platform's user
-        data directory (``platformdirs.user_data_dir("humelab")``), made absolute.
-        Created if missing.
-    """
-    if data_dir is None:
-        data_dir = os.environ.get("HUMELAB_DATA_DIR") or None
-    if data_dir is None:
-        import platformdirs
-
-        # the same folder as `humelab serve`'s default (its jobs are in ./service)
-        data_dir = platformdirs.user_data_dir("humelab")
-    # absolute, so a relative folder names the same ledger and embedded service
-    # from wherever it is used later (the service resolves its folder too)
-    path = Path(data_dir).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 class Ledger:
@@ -319,7 +290,7 @@ class Ledger:
             con.close()
 
 
-def _ledger_frame(rows: list[dict]):
+def ledger_frame(rows: list[dict]):
     """The ledger rows as the frame :meth:`Client.jobs` returns."""
     import pandas as pd
 

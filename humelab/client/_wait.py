@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import InputError, JobFailedError, JobTimeoutError
+from tqdm.auto import tqdm
+
+from ..contract import TERMINAL
+from ..errors import InputError, JobFailedError, JobTimeoutError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .jobs import Job
@@ -17,10 +20,6 @@ __all__: list[str] = []
 FIRST_POLL = 0.1
 #: Factor by which the pause grows after each check.
 POLL_GROWTH = 1.5
-
-
-#: The terminal states (see :class:`humelab.JobStatus`).
-_TERMINAL_NAMES = frozenset({"COMPLETED", "FAILED"})
 
 
 def _resume_hint(job_id: str) -> str:
@@ -36,8 +35,6 @@ def _wait(
     raise_on_failure: bool,
     via: str,
 ) -> None:
-    from tqdm.auto import tqdm
-
     if via not in ("auto", "poll", "callback"):
         raise InputError(f"`via` must be 'auto', 'poll' or 'callback'; got {via!r}.")
     if not jobs:
@@ -81,7 +78,7 @@ def _wait(
     )
     try:
         while True:
-            pending = [j for j in jobs if j.status not in _TERMINAL_NAMES]
+            pending = [j for j in jobs if j.status not in TERMINAL]
             for job in pending:
                 if (
                     not use_events
@@ -89,7 +86,7 @@ def _wait(
                     or job.details is None
                 ):
                     job.refresh()
-            pending = [j for j in jobs if j.status not in _TERMINAL_NAMES]
+            pending = [j for j in jobs if j.status not in TERMINAL]
             _update_bar(bar, jobs, single)
             if not pending:
                 break
@@ -141,7 +138,7 @@ def _update_bar(bar, jobs: list[Job], single: bool) -> None:
     if single:
         status = jobs[0].status or "?"
     else:
-        ended = sum(j.status in _TERMINAL_NAMES for j in jobs)
+        ended = sum(j.status in TERMINAL for j in jobs)
         status = f"{ended}/{len(jobs)} jobs ended"
         failed = sum(j.status == "FAILED" for j in jobs)
         if failed:

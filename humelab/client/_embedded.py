@@ -1,8 +1,10 @@
 """The embedded local service (one per process and data folder), callback receiver.
 
-Private helpers of :class:`humelab.Client`: with no ``base_url`` anywhere, the client
-starts the Batch service in this process (``simulated`` engine) and shares it; with
+Helpers of :class:`humelab.Client`: with no ``base_url`` anywhere, the client starts
+the Batch service in this process (``simulated`` engine) and shares it; with
 ``callback=True`` it receives job callbacks on a small loopback HTTP server.
+:func:`stop_embedded` stops the embedded service of a data folder (public, as
+``humelab.stop_embedded``).
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ import atexit
 import contextlib
 import json
 import secrets
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .errors import HumelabError, InputError
+from .. import settings
+from ..errors import HumelabError, InputError
 
-__all__: list[str] = []
+__all__ = ["CallbackReceiver", "embedded_server", "running_embedded", "stop_embedded"]
 
 # -- the embedded service -----------------------------------------------------------
 
@@ -27,12 +29,12 @@ _EMBEDDED: dict[Path, Any] = {}
 _EMBEDDED_LOCK = threading.Lock()
 
 
-def _say(message: str) -> None:
-    """One line for a person (stderr, so it never mixes with a CLI's data output)."""
-    print(f"humelab: {message}", file=sys.stderr, flush=True)
+def running_embedded(data_dir: Path):
+    """The embedded service of ``data_dir`` when it runs in this process, else None."""
+    return _EMBEDDED.get(Path(data_dir))
 
 
-def _embedded_server(data_dir: Path):
+def embedded_server(data_dir: Path):
     """The in-process service of the data folder ``data_dir`` (started once).
 
     Its jobs live in ``data_dir/service``; when another process (another kernel)
@@ -42,9 +44,10 @@ def _embedded_server(data_dir: Path):
         server = _EMBEDDED.get(data_dir)
         if server is not None:
             return server
-        from .service import serve
-        from .service.server import _require_extra
-        from .service.store import DataDirBusy
+        # Lazy: the web stack (the `service` extra) stays off `import humelab`.
+        from ..service import serve
+        from ..service.server import _require_extra
+        from ..service.store import DataDirBusy
 
         try:
             _require_extra()
@@ -73,14 +76,14 @@ def _embedded_server(data_dir: Path):
                 "HUMELAB_URL, or pass another `data_dir=`."
             )
         _EMBEDDED[data_dir] = server
-        atexit.register(_stop_embedded, data_dir)
+        atexit.register(stop_embedded, data_dir)
         busy = (
             f" ({data_dir / 'service'} is in use by another process, e.g. another "
             "kernel)"
             if slot > 1
             else ""
         )
-        _say(
+        settings.say(
             f"started the local Batch service at {server.url} (engine "
             f"`{server.engine}`: its scores are simulated, not measurements); jobs "
             f"are kept in {folder}{busy}."
@@ -88,17 +91,36 @@ def _embedded_server(data_dir: Path):
         return server
 
 
-def _stop_embedded(data_dir: Path) -> None:
-    server = _EMBEDDED.pop(data_dir, None)
-    if server is not None:
-        with contextlib.suppress(Exception):
-            server.stop()
+def stop_embedded(data_dir=None) -> bool:
+    """Stop the embedded Batch service of a data folder, if it runs in this process.
+
+    Its jobs stay in the data folder; unfinished ones resume when a client starts
+    it again.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        The data folder (as given to ``Client(data_dir=...)``); default the one
+        :func:`humelab.settings.default_data_dir` resolves.
+
+    Returns
+    -------
+    bool
+        True when a service was stopped.
+    """
+    key = settings.default_data_dir(data_dir, create=False)
+    server = _EMBEDDED.pop(key, None)
+    if server is None:
+        return False
+    with contextlib.suppress(Exception):
+        server.stop()
+    return True
 
 
 # -- callback receiver --------------------------------------------------------------
 
 
-class _CallbackReceiver:
+class CallbackReceiver:
     """A tiny HTTP server on 127.0.0.1 that receives job callbacks in a thread."""
 
     def __init__(self):

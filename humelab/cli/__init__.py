@@ -1,34 +1,31 @@
-"""The ``humelab`` command line: assembles the subcommands of each part of humelab.
+"""The ``humelab`` command line: every subcommand, one parser, one dispatch.
 
-Each part registers its own subcommands from a private module exposing
-``register(subparsers)``; this module only builds the parser and dispatches.
+Each module here registers its subcommands with ``register(subparsers)``:
+:mod:`._serve` (``serve``), :mod:`._read` (``read``) and :mod:`._jobs` (``submit``,
+``wait``, ``fetch``, ``jobs``, ``demo``). Flags mean the same everywhere
+(:mod:`._common`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import os
 import sys
 
-from .errors import HumelabError, JobTimeoutError
+from .. import __version__
+from ..errors import HumelabError, JobTimeoutError
+from . import _jobs, _read, _serve
+from ._common import EXIT_TIMEOUT, HelpFormatter
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_TIMEOUT"]
 
-#: Exit code when a ``--timeout`` passed (the job keeps running), as coreutils'
-#: ``timeout``.
-EXIT_TIMEOUT = 124
-
-#: Modules that contribute subcommands, each with ``register(subparsers)``.
-_COMMAND_MODULES: tuple[str, ...] = (
-    "humelab.service._cli",
-    "humelab.io._cli",
-    "humelab._cli_jobs",
-)
+_COMMANDS = (_serve, _read, _jobs)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="humelab",
+        formatter_class=HelpFormatter,
         description=(
             "Batch expression measurement in the Hume v0 style. Scores describe "
             "perceived expression, not felt emotion."
@@ -39,9 +36,10 @@ def _parser() -> argparse.ArgumentParser:
             "interrupted."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"humelab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for module in _COMMANDS:
+        module.register(sub)
     return parser
 
 
@@ -76,8 +74,6 @@ def main(argv: list[str] | None = None) -> int:
         print("humelab: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `humelab read x.json | head`: the reader left
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

@@ -1,6 +1,7 @@
 """Submitting one job: the request body, the ledger's duplicate checks, the pending
 entry that keeps a job from being lost when a process dies mid-submit, and the
-streamed multipart upload. :class:`humelab.Client` is the public front end.
+streamed multipart upload. :class:`humelab.Client` is the public front end; this
+module returns data (:class:`Submitted`) and the client builds the :class:`Job`.
 """
 
 from __future__ import annotations
@@ -13,23 +14,65 @@ import mimetypes
 import sqlite3
 import time
 import warnings
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import requests
+from requests_toolbelt.multipart.encoder import (
+    MultipartEncoder,
+    MultipartEncoderMonitor,
+)
+from tqdm.auto import tqdm
 
-from ._embedded import _say
-from ._stacklevel import stack_level
-from .errors import APIError, HumelabWarning, InputError, NotFoundError
-from .inputs import Inputs, _check_models, _check_transcription
+from .. import contract
+from .._stacklevel import stack_level
+from ..errors import APIError, HumelabWarning, InputError, NotFoundError
+from ..settings import say as _say
+from .inputs import Inputs
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .jobs import Job
-
-__all__: list[str] = []
+__all__ = ["Submitted", "check_config", "submit_one"]
 
 log = logging.getLogger("humelab.client")
 
 _JOBS = "/v0/batch/jobs"
+
+
+@dataclass
+class Submitted:
+    """What a submit found or created; :class:`humelab.Client` makes the Job.
+
+    Attributes
+    ----------
+    job_id : str
+        The job's id.
+    details : dict or None
+        The job's details when they were fetched (an existing job).
+    total : int or None
+        Number of inputs sent (a hint for the progress bar).
+    callback : bool
+        Whether the job's end is announced to this client's callback receiver.
+    """
+
+    job_id: str
+    details: dict[str, Any] | None = None
+    total: int | None = None
+    callback: bool = field(default=False)
+
+
+def check_config(models, transcription) -> None:
+    """The client's preflight of ``models`` and ``transcription`` (before any upload).
+
+    The same rules as the service's (:mod:`humelab.contract`), including "at least
+    one model"; ``models=None`` means every model.
+
+    Raises
+    ------
+    humelab.InputError
+        Naming the field, the value and what to pass instead.
+    """
+    if models is not None:
+        contract.require_a_model(contract.fill_model_defaults(models))
+    contract.validate_transcription(transcription)
 
 
 def submit_one(
@@ -43,11 +86,16 @@ def submit_one(
     callback,
     resubmit,
     group_id=None,
-) -> Job:
-    from .jobs import Job
-
-    models = _check_models(models)
-    _check_transcription(transcription)
+    progress=None,
+    timeout=None,
+) -> Submitted:
+    """Submit one job (or find the ledger's existing one); see ``Client.submit``."""
+    check_config(models, transcription)
+    if callback_url is not None:
+        try:
+            callback_url = contract.check_http_url(callback_url, "callback_url")
+        except InputError as exc:
+            raise InputError(str(exc)) from None
     if callback and callback_url:
         raise InputError(
             "Pass either `callback=True` (a local receiver) or `callback_url=`, "
@@ -72,31 +120,35 @@ def submit_one(
         # the key of ledgers written before defaults were filled in, too
         existing, all_failed = _existing(client, key, _request_key(fingerprint, config))
         if existing is None and all_failed is not None:
-            errors = all_failed.state.get("num_errors")
+            errors = all_failed["state"].get("num_errors")
             _say(
                 f"these inputs and models were submitted as job "
-                f"`{all_failed.id}`, which completed with every input failed "
+                f"`{all_failed['job_id']}`, which completed with every input failed "
                 f"({errors} errors, no predictions); submitting them again."
             )
         if existing is not None:
             _say(
                 f"these inputs and models were already submitted as job "
-                f"`{existing.id}` ({existing.status}); returning it. Pass "
-                "`resubmit=True` to run them again."
+                f"`{existing['job_id']}` ({existing['state'].get('status')}); "
+                "returning it. Pass `resubmit=True` (`--resubmit` on the command "
+                "line) to run them again."
             )
-            if callback:
-                # No callback of ours will come for it; wait() polls at the cap.
-                event = client._callback_receiver().event(existing.id)
-                existing._callback_event = event
-            return existing
+            # With callback=True no callback of ours will come for it; wait()
+            # polls at the cap.
+            return Submitted(
+                str(existing["job_id"]), details=existing, callback=bool(callback)
+            )
 
     orphans = _orphans(client, key)
     if orphans and not resubmit:
         found = _recover(client, orphans, bundle, config, fingerprint, key, group_id)
         if found is not None:
-            if callback:
-                found._callback_event = client._callback_receiver().event(found.id)
-            return found
+            return Submitted(
+                str(found["job_id"]),
+                details=found,
+                total=len(bundle),
+                callback=bool(callback),
+            )
 
     receiver = client._callback_receiver() if callback else None
     body: dict[str, Any] = {}
@@ -123,10 +175,11 @@ def submit_one(
             service=client.service, request_key=key, summary=bundle.describe()
         )
     try:
+        kwargs = {} if timeout is None else {"timeout": timeout}
         if bundle.files:
-            response = _post_files(client, bundle, body)
+            response = _post_files(client, bundle, body, progress=progress, **kwargs)
         else:
-            response = client.request("POST", _JOBS, json=body)
+            response = client.request("POST", _JOBS, json=body, **kwargs)
     except APIError as exc:
         # A 3xx or 4xx answer means no job was created; so does a connection that
         # never opened. Otherwise keep the pending row (the job may exist).
@@ -155,11 +208,7 @@ def submit_one(
         pending=token,
     )
     log.info("submitted job %s (%s)", job_id, bundle.describe())
-    job = Job(job_id, client=client)
-    job._total_hint = len(bundle)
-    if receiver is not None:
-        job._callback_event = receiver.event(job_id)
-    return job
+    return Submitted(job_id, total=len(bundle), callback=receiver is not None)
 
 
 def _record(
@@ -203,8 +252,6 @@ def _recover(client, orphans, bundle, config, fingerprint, key, group_id):
     then with these inputs and models (it is then recorded); otherwise None,
     after saying so when the list could not tell.
     """
-    from .jobs import Job
-
     since = min(r["created_at"] for r in orphans)
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
     known = {
@@ -232,12 +279,12 @@ def _recover(client, orphans, bundle, config, fingerprint, key, group_id):
     except (APIError, AttributeError, TypeError):
         listed, matches = None, []
     if len(matches) == 1:
-        job = Job(str(matches[0]["job_id"]), client=client)
-        job._set_details(matches[0])
-        job._total_hint = len(bundle)
+        found = matches[0]
+        job_id = str(found["job_id"])
+        status = (found.get("state") or {}).get("status")
         _record(
             client,
-            job.id,
+            job_id,
             key=key,
             bundle=bundle,
             config=config,
@@ -247,11 +294,11 @@ def _recover(client, orphans, bundle, config, fingerprint, key, group_id):
         )
         _say(
             f"an earlier submit of these inputs and models (at {when}) got no "
-            f"answer recorded; the service has it as job `{job.id}` "
-            f"({job.status}), now in the ledger; returning it. Pass "
-            "`resubmit=True` to run them again."
+            f"answer recorded; the service has it as job `{job_id}` "
+            f"({status}), now in the ledger; returning it. Pass "
+            "`resubmit=True` (`--resubmit` on the command line) to run them again."
         )
-        return job
+        return found
     if listed is not None and not matches and len(listed) < 500:
         # the service has no such job: the earlier request never created one
         for row in orphans:
@@ -274,10 +321,10 @@ def _ledger_rows(client) -> list[dict[str, Any]]:
         return []
 
 
-def _post_files(client, bundle: Inputs, body: dict) -> requests.Response:
+def _post_files(
+    client, bundle: Inputs, body: dict, *, progress=None, **kwargs
+) -> requests.Response:
     """Multipart upload streamed from disk (never the whole body in memory)."""
-    from requests_toolbelt.multipart.encoder import MultipartEncoder
-
     with contextlib.ExitStack() as stack:
         fields: list[tuple[str, Any]] = []
         for f in bundle.files:
@@ -286,11 +333,27 @@ def _post_files(client, bundle: Inputs, body: dict) -> requests.Response:
         if body:
             fields.append(("json", json.dumps(body)))
         encoder = MultipartEncoder(fields=fields)
+        bar = stack.enter_context(
+            tqdm(
+                total=encoder.len,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=f"uploading {bundle.describe()}",
+                disable=None if progress is None else not progress,
+                delay=1.0,
+                leave=False,
+            )
+        )
+        monitor = MultipartEncoderMonitor(
+            encoder, lambda m: bar.update(m.bytes_read - bar.n)
+        )
         return client.request(
             "POST",
             _JOBS,
-            data=encoder,
-            headers={"Content-Type": encoder.content_type},
+            data=monitor,
+            headers={"Content-Type": monitor.content_type},
+            **kwargs,
         )
 
 
@@ -300,11 +363,9 @@ def _request_key(fingerprint, config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _existing(client, *keys: str) -> tuple[Job | None, Job | None]:
-    """The ledger's live job for these request keys, and the newest one skipped
-    because it completed with every input failed."""
-    from .jobs import Job
-
+def _existing(client, *keys: str) -> tuple[dict | None, dict | None]:
+    """The details of the ledger's live job for these request keys, and of the
+    newest one skipped because it completed with every input failed."""
     ids: list[str] = []
     for key in dict.fromkeys(keys):
         try:
@@ -313,22 +374,22 @@ def _existing(client, *keys: str) -> tuple[Job | None, Job | None]:
             pass
     all_failed = None
     for job_id in ids:
-        job = Job(job_id, client=client)
         try:
-            job.refresh()
+            details = client.get_json(f"{_JOBS}/{job_id}")
         except NotFoundError:
             continue
-        if job.status == "FAILED":
+        state = details.get("state") or {}
+        status = state.get("status")
+        if status == "FAILED":
             continue
-        state = job.state
         if (
-            job.status == "COMPLETED"
+            status == "COMPLETED"
             and not state.get("num_predictions")
             and (state.get("num_errors") or 0) > 0
         ):
-            all_failed = all_failed or job
+            all_failed = all_failed or details
             continue
-        return job, None
+        return details, None
     return None, all_failed
 
 
@@ -369,16 +430,12 @@ def _numbers_as_floats(obj: Any) -> Any:
 
 def _filled(models: dict | None) -> Any:
     """Model configs with the service's defaults filled in (as the service echoes)."""
-    from .service.engines.base import fill_model_defaults
-
-    return _with_defaults(fill_model_defaults, models)
+    return _with_defaults(contract.fill_model_defaults, models)
 
 
 def _filled_transcription(transcription: dict | None) -> Any:
     """Transcription settings with the service's defaults filled in."""
-    from .service.engines.base import fill_transcription_defaults
-
-    return _with_defaults(fill_transcription_defaults, transcription)
+    return _with_defaults(contract.fill_transcription_defaults, transcription)
 
 
 def _with_defaults(fill, value):

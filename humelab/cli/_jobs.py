@@ -6,15 +6,24 @@ local service (``simulated`` engine) inside the command's own process.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from .cli import EXIT_TIMEOUT
-from .errors import InputError, JobError, JobTimeoutError
+import pandas as pd
+
+from .. import settings
+from ..client import Client
+from ..client._ledger import Ledger, ledger_frame
+from ..client._submit import check_config
+from ..client._wait import timeout_message
+from ..client.inputs import collect_inputs, preflight
+from ..contract import TERMINAL
+from ..datasets import example_files
+from ..errors import InputError, JobError, JobTimeoutError
+from ._common import EXIT_TIMEOUT, NOTE, add_parser, service_flags
 
 __all__ = ["register"]
 
@@ -23,33 +32,23 @@ _TIMEOUT_HELP = (
     f"{EXIT_TIMEOUT} and the job keeps running (resume with `humelab wait ID`)"
 )
 
-_NOTE = (
-    "Scores describe perceived expression (how a face, voice or text comes across), "
-    "not felt emotion."
-)
+_NOTE = NOTE
 
 
 def register(subparsers) -> None:
     """Add ``submit``, ``wait``, ``fetch``, ``jobs`` and ``demo`` to the parser."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--url",
-        help="the Batch service (default: $HUMELAB_URL, else the embedded service)",
-    )
-    common.add_argument(
-        "--data-dir",
-        type=lambda text: str(Path(text).expanduser().resolve()),
-        help="ledger, cache and embedded-service folder (default: $HUMELAB_DATA_DIR)",
-    )
+    common = service_flags()
 
-    p = subparsers.add_parser(
+    p = add_parser(
+        subparsers,
         "submit",
         parents=[common],
         help="submit files, folders, globs and URLs as one or more jobs",
         description=(
-            "Submit media as jobs; prints one job id per line. The API key comes "
-            "from $HUMELAB_API_KEY. Files found in a folder are named by their path "
-            f"below it. Exit codes: 0 done, 1 error, {EXIT_TIMEOUT} --timeout passed."
+            "Submit media as jobs; prints one job id per line. Files found in a "
+            "folder are named by their path below it; files there that no model "
+            "reads (README.md, *.csv, *.py) are skipped. Exit codes: 0 done, "
+            f"1 error, {EXIT_TIMEOUT} --timeout passed."
         ),
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="file, folder, glob or URL")
@@ -66,7 +65,8 @@ def register(subparsers) -> None:
     )
     p.set_defaults(func=_submit)
 
-    p = subparsers.add_parser(
+    p = add_parser(
+        subparsers,
         "wait",
         parents=[common],
         help="wait for a job to end, with a progress bar",
@@ -79,39 +79,62 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, help=_TIMEOUT_HELP)
     p.set_defaults(func=_wait)
 
-    p = subparsers.add_parser(
+    p = add_parser(
+        subparsers,
         "fetch",
         parents=[common],
         help="download a job's predictions JSON and artifacts zip",
+        description=(
+            "Download a finished job's predictions JSON and artifacts zip into a "
+            "folder (predictions-ID.json, artifacts-ID.zip); both are cached, so a "
+            "second fetch makes no request."
+        ),
     )
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     p.set_defaults(func=_fetch)
 
-    p = subparsers.add_parser(
-        "jobs", parents=[common], help="list the jobs this machine submitted (ledger)"
+    p = add_parser(
+        subparsers,
+        "jobs",
+        parents=[common],
+        help="list the jobs this machine submitted (ledger)",
+        description=(
+            "List the jobs in this machine's ledger for the service (--url / "
+            "$HUMELAB_URL, else the embedded service); reads the ledger only, no "
+            "service is started or contacted."
+        ),
     )
     p.add_argument("--all", action="store_true", help="jobs of every service")
     p.set_defaults(func=_jobs)
 
-    p = subparsers.add_parser(
+    p = add_parser(
+        subparsers,
         "demo",
         parents=[common],
         help="run the example media through the service and summarize the results",
+        description=(
+            "Submit the example media (humelab.example_files()) to the service "
+            "(the embedded one unless --url / $HUMELAB_URL), wait, and print the top "
+            f"expressions per file and model. {NOTE}"
+        ),
     )
     p.add_argument(
         "--timeout",
         type=float,
         default=120.0,
-        help=f"seconds at most (default 120; exit code {EXIT_TIMEOUT} when they pass)",
+        help=f"seconds at most (exit code {EXIT_TIMEOUT} when they pass)",
+    )
+    p.add_argument(
+        "--resubmit",
+        action="store_true",
+        help="run the examples again even if the ledger holds their job",
     )
     p.set_defaults(func=_demo)
 
 
 def _client(args):
-    from .client import Client
-
-    return Client(args.url, data_dir=args.data_dir)
+    return Client(args.url, args.api_key, data_dir=args.data_dir)
 
 
 def _parse_models(text: str | None) -> dict | None:
@@ -148,10 +171,8 @@ def _wait_for(waitable, args, client) -> None:
     try:
         waitable.wait(args.timeout)
     except JobTimeoutError:
-        from ._wait import timeout_message
-
         jobs = list(getattr(waitable, "jobs", [waitable]))
-        pending = [j for j in jobs if j.status not in ("COMPLETED", "FAILED")]
+        pending = [j for j in jobs if j.status not in TERMINAL]
         pending = pending or jobs
         first = pending[0]
         message = timeout_message(
@@ -167,10 +188,9 @@ def _wait_for(waitable, args, client) -> None:
 
 
 def _submit(args) -> int:
-    from .inputs import _check_models, collect_inputs, preflight
-
     # Everything that can be checked here is, before any service is started.
-    models = _check_models(_parse_models(args.models))
+    models = _parse_models(args.models)
+    check_config(models, None)
     preflight(
         collect_inputs(args.paths or None, text=args.text),
         max_urls=10**9,
@@ -212,7 +232,7 @@ def _fetch(args) -> int:
     out = Path(args.out)
     with _client(args) as client:
         job = client.job(args.job_id)
-        if job.status not in ("COMPLETED", "FAILED"):
+        if job.status not in TERMINAL:
             raise JobError(
                 f"Job `{job.id}` is {job.status}; its results are not ready yet. "
                 f"Wait for it with {_again(args, job.id)}, then fetch again."
@@ -229,26 +249,34 @@ def _fetch(args) -> int:
 
 
 def _jobs(args) -> int:
-    import os
-
-    import pandas as pd
-
-    from ._ledger import Ledger, _ledger_frame, default_data_dir
-
     # Reads the ledger only: no service is started or contacted.
-    data_dir = default_data_dir(args.data_dir)
-    url = args.url or os.environ.get("HUMELAB_URL")
+    data_dir = settings.default_data_dir(args.data_dir)
+    url = settings.service_url(args.url)
     ledger = Ledger(data_dir / "ledger.sqlite3")
-    rows = ledger.rows()
+    every = ledger.rows()
+    rows = every
     if not args.all:
         if url:
-            rows = [r for r in rows if r["service"] == url.rstrip("/")]
+            rows = [r for r in rows if r["service"] == url]
+            where = url
         else:  # the embedded services of this data folder (service, service-2, ...)
             prefix = f"embedded:{data_dir / 'service'}"
             rows = [r for r in rows if r["service"].startswith(prefix)]
-    df = _ledger_frame(rows)
+            where = "the embedded service"
+    df = ledger_frame(rows)
     if df.empty:
-        print("No jobs in the ledger yet; submit one with `humelab submit PATHS...`.")
+        others = len(every) - len(rows)
+        if others:
+            services = len({r["service"] for r in every})
+            print(
+                f"No jobs for {where} in the ledger; it holds {others} job"
+                f"{'s' if others > 1 else ''} of {services} other service"
+                f"{'s' if services > 1 else ''}: `humelab jobs --all` lists them."
+            )
+        else:
+            print(
+                "No jobs in the ledger yet; submit one with `humelab submit PATHS...`."
+            )
         return 0
     df = df.assign(submitted=df["submitted"].dt.strftime("%Y-%m-%d %H:%M:%S"))
     cols = ["job_id", "submitted", "status", "inputs", "models"]
@@ -260,12 +288,10 @@ def _jobs(args) -> int:
 
 
 def _demo(args) -> int:
-    from .datasets import example_files
-
     files = example_files()
     models = {"face": {}, "burst": {}, "prosody": {}, "language": {}}
     with _client(args) as client:
-        job = client.submit(files, models=models)
+        job = client.submit(files, models=models, resubmit=args.resubmit)
         print(
             f"Job {job.id}: {len(files)} example files "
             f"({', '.join(p.name for p in files)}), models {', '.join(models)}.",
