@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import pytest
-from tests.media import make_image, make_text_file, make_video, make_wav
 
 from humelab import InputError
 from humelab.schema import MODELS, VOCABULARY
@@ -20,6 +19,7 @@ from humelab.service.engines import (
     validate_models,
     validate_transcription,
 )
+from tests.media import make_image, make_text_file, make_video, make_wav
 
 KEY_ORDER = {
     "face": ["frame", "time", "prob", "box", "emotions", "facs", "descriptions"],
@@ -734,3 +734,251 @@ def test_entities(text, entities):
     found = find(text_words(text), text)
     assert [u.text for u in found] == entities
     assert all(text[u.begin : u.end] == u.text for u in found)
+
+
+# -- scripts (<stem>.expressions.csv) ----------------------------------------------
+
+
+def scripted(item_path, script_text, tmp_path, *, name=None):
+    from humelab.service.engines._script import ScriptedInput
+
+    script = tmp_path / f"{item_path.stem}.expressions.csv"
+    script.write_text(script_text, encoding="utf-8")
+    return ScriptedInput(
+        file=name or item_path.name, path=item_path, script=script,
+        script_name=script.name,
+    )  # fmt: skip
+
+
+def emotions_of(pred, family="emotions"):
+    return {e["name"]: e["score"] for e in pred[family]}
+
+
+def test_script_sets_levels_on_an_image(engine, files, tmp_path):
+    # Given an image and a script that says Joy 0.9, Amusement 0.7 and a Smile
+    item = scripted(
+        files["image"],
+        "# what the drawing should be perceived as\nbegin,end,name,level\n"
+        "0,0,Joy,0.9\n,,Amusement,0.7\n0,,Smile,0.8\n",
+        tmp_path,
+    )
+    out = measure(engine, item, {"face": {"descriptions": {}}})
+    check_output(out, {"face": {"descriptions": {}}})
+    assert out["humelab"] == {"script": "face.expressions.csv"}
+    (pred,) = out["models"]["face"]["grouped_predictions"][0]["predictions"]
+    emo = emotions_of(pred)
+    # Then the scripted levels come back within the noise (sd 0.03), and every
+    # unscripted dimension keeps at most 30% of a score <= 1
+    assert emo["Joy"] == pytest.approx(0.9, abs=0.12)
+    assert emo["Amusement"] == pytest.approx(0.7, abs=0.12)
+    assert emotions_of(pred, "descriptions")["Smile"] == pytest.approx(0.8, abs=0.12)
+    others = [s for n, s in emo.items() if n not in ("Joy", "Amusement")]
+    assert max(others) <= 0.3
+    assert sorted(emo, key=emo.get)[-2:] == ["Amusement", "Joy"]
+
+
+def test_script_timeline_on_a_video(engine, files, tmp_path):
+    # Given a 2 s video: Joy high until 0.9 s, Sadness high from 1.1 s
+    item = scripted(
+        files["video"],
+        "begin,end,name,level\n0,0.9,Joy,0.85\n1.1,,Sadness,0.8\n",
+        tmp_path,
+    )
+    out = measure(engine, item, {"face": {"fps_pred": 5}})
+    preds = out["models"]["face"]["grouped_predictions"][0]["predictions"]
+    tops = [(p["time"], max(emotions_of(p), key=emotions_of(p).get)) for p in preds]
+    # Then each face frame's top expression follows the script's time line
+    assert any(t < 0.9 for t, _ in tops) and any(t > 1.1 for t, _ in tops)
+    for t, top in tops:
+        if t <= 0.9:
+            assert top == "Joy", (t, top)
+        elif t >= 1.1:
+            assert top == "Sadness", (t, top)
+
+
+def test_script_scope_by_model_and_time(engine, files, tmp_path):
+    # Given a script for prosody only, over the first second of a 6 s recording
+    item = scripted(
+        files["wav"], "begin,end,name,level,model\n0,1,Anger,0.95,prosody\n", tmp_path
+    )
+    plain = measure(engine, MediaInput("talk.wav", files["wav"]), {"prosody": {}})
+    out = measure(engine, item, {"prosody": {}, "burst": {}})
+    got = out["models"]["prosody"]["grouped_predictions"][0]["predictions"]
+    ref = plain["models"]["prosody"]["grouped_predictions"][0]["predictions"]
+    assert len(got) == len(ref) >= 2
+    for g, r in zip(got, ref, strict=True):
+        mid = (g["time"]["begin"] + g["time"]["end"]) / 2
+        if mid <= 1.0:
+            assert emotions_of(g)["Anger"] == pytest.approx(0.95, abs=0.12)
+        else:  # not covered: exactly the unscripted scores
+            assert g == r
+    # burst is not named by the script's model column: unchanged
+    unscripted = measure(engine, MediaInput("talk.wav", files["wav"]), {"burst": {}})
+    assert out["models"]["burst"] == unscripted["models"]["burst"]
+
+
+def test_script_that_covers_nothing_changes_no_score(engine, files, tmp_path):
+    item = scripted(files["video"], "begin,end,name,level\n50,60,Joy,0.9\n", tmp_path)
+    out = measure(engine, item, {"face": {}, "prosody": {}})
+    models = {"face": {}, "prosody": {}}
+    plain = measure(engine, MediaInput("clip.mp4", files["video"]), models)
+    assert out.pop("humelab") == {"script": "clip.expressions.csv"}
+    assert out == plain
+
+
+def test_script_on_a_text_file_applies_to_all_of_it(engine, tmp_path):
+    path = make_text_file(tmp_path / "notes.txt", "I love it. It is great. Thanks!")
+    item = scripted(path, "begin,end,name,level\n,,Gratitude,0.9\n", tmp_path)
+    out = measure(engine, item, {"language": {"granularity": "sentence"}})
+    preds = out["models"]["language"]["grouped_predictions"][0]["predictions"]
+    assert len(preds) == 3
+    for p in preds:
+        emo = emotions_of(p)
+        assert max(emo, key=emo.get) == "Gratitude"
+        assert sum(e["score"] for e in p["sentiment"] or []) in (0, pytest.approx(1))
+
+
+def test_script_deterministic(engine, files, tmp_path):
+    text = "begin,end,name,level\n0,2,Calmness,0.6\n"
+    a = measure(engine, scripted(files["video"], text, tmp_path), {"face": {}})
+    b = measure(engine, scripted(files["video"], text, tmp_path), {"face": {}})
+    assert a == b
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (
+            "begin,end,name,level\n0,1,Joyy,0.5\n",
+            r"line 2: `Joyy` .*Did you mean `Joy`",
+        ),
+        ("begin,end,name,level\n0,1,Joy,1.5\n", r"line 2: `level` is 1.5; a level is"),
+        ("begin,end,name,level\n2,1,Joy,0.5\n", r"`end` \(1\) is before `begin` \(2\)"),
+        ("begin,end,name\n0,1,Joy\n", r"header lacks `level`"),
+        ("begin,end,name,level,who\n0,1,Joy,0.5,x\n", r"unknown `who`"),
+        ("begin,end,name,level\n0,x,Joy,0.5\n", r"`end` is 'x', not a number"),
+        ("begin,end,name,level,model\n0,1,Joy,0.5,burst2\n", r"`model` is 'burst2'"),
+        ("begin,end,name,level,model\n,,Smile,0.5,prosody\n", r"no dimension `Smile`"),
+        ("begin,end,name,level\n0,1,5,0.5\n", r"sentiment is not scriptable"),
+        ("# only a comment\n", r"is empty"),
+        ("begin,end,name,level\n0,1,Joy\n", r"line 2: 3 cells where the header has 4"),
+    ],
+)
+def test_bad_script_fails_the_file_with_the_line(engine, files, tmp_path, text, match):
+    item = scripted(files["image"], text, tmp_path)
+    with pytest.raises(EngineError, match=r"script face\.expressions\.csv.*" + match):
+        measure(engine, item, {"face": {}})
+
+
+def test_attach_scripts_pairs_by_folder_and_stem(tmp_path):
+    from humelab.service.engines._script import ScriptedInput, attach_scripts
+
+    p = tmp_path / "x"
+    p.write_bytes(b"")
+    a = MediaInput("a.jpg", p)
+    a_script = MediaInput("a.expressions.csv", p)
+    member = MediaInput("d/a.jpg", p)
+    member_script = MediaInput("d/a.expressions.csv", p)
+    lone = MediaInput("lone.expressions.csv", p)
+    notes = MediaInput("notes.csv", p)
+    text = MediaInput("0", text="b.expressions.csv")
+    groups = [[a], [a_script], [member, member_script, notes], [lone], [text]]
+    items, errors = attach_scripts(groups)
+    # an upload pairs across sources; an archive member beside its script
+    assert [type(i).__name__ for g in items for i in g] == [
+        "ScriptedInput", "ScriptedInput", "MediaInput", "MediaInput",
+    ]  # fmt: skip
+    assert items[0][0].script_name == "a.expressions.csv"
+    assert isinstance(items[2][0], ScriptedInput) and items[1] == [] and items[3] == []
+    assert items[2][1] is notes and items[4] == [text]
+    # a script without its media is an error entry, never measured as text
+    assert errors[:3] == [[], [], []] and errors[4] == []
+    (err,) = errors[3]
+    assert err["file"] == "lone.expressions.csv"
+    assert "no file of the same stem (`lone.*`)" in err["message"]
+    # without scripts, the groups come back as they were
+    assert attach_scripts([[a], [text]]) == ([[a], [text]], [[], []])
+
+
+def test_scripted_job_over_http(api, tmp_path):
+    import io
+    import zipfile
+
+    import humelab
+
+    # Given an image and its script uploaded as separate files, plus a zip that
+    # holds another image with its script, and a lone script
+    img = make_image(tmp_path / "smile.png")
+    script = "begin,end,name,level\n0,0,Joy,0.9\n"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        frown = make_image(tmp_path / "frown.png", size=(200, 160), seed=2)
+        zf.write(frown, "faces/frown.png")
+        sad = "begin,end,name,level\n,,Sadness,0.8\n"
+        zf.writestr("faces/frown.expressions.csv", sad)
+    files = [
+        ("file", ("smile.png", img.read_bytes(), "image/png")),
+        ("file", ("smile.expressions.csv", script.encode(), "text/csv")),
+        ("file", ("faces.zip", buf.getvalue(), "application/zip")),
+        ("file", ("other.expressions.csv", script.encode(), "text/csv")),
+    ]
+    opts = {"models": {"face": {}}}
+    job_id = api.submit(files=files, data={"json": json.dumps(opts)})
+    job = api.wait(job_id)
+    # Then the job says which files followed a script
+    assert job["state"]["status"] == "COMPLETED" and job["simulated"] is True
+    assert job["scripts"] == {
+        "smile.png": "smile.expressions.csv",
+        "faces/frown.png": "frown.expressions.csv",
+    }
+    preds = api.predictions(job_id)
+    assert [e["humelab"] for e in preds] == [
+        {"engine": "simulated", "simulated": True}
+    ] * 4
+    by_source = {e["source"]["filename"]: e["results"] for e in preds}
+    # the paired script is not measured as text; the lone one is an error entry
+    assert by_source["smile.expressions.csv"] == {"predictions": [], "errors": []}
+    (err,) = by_source["other.expressions.csv"]["errors"]
+    assert not by_source["other.expressions.csv"]["predictions"]
+    assert "other.expressions.csv" in err["message"]
+    (smile,) = by_source["smile.png"]["predictions"]
+    assert smile["humelab"] == {"script": "smile.expressions.csv"}
+    # And the readers carry the marker into df.attrs
+    df = humelab.read_predictions(preds, errors="ignore")
+    assert df.attrs == {
+        "engine": "simulated",
+        "simulated": True,
+        "scripts": {
+            "smile.png": "smile.expressions.csv",
+            "faces/frown.png": "frown.expressions.csv",
+        },
+    }
+    top = (
+        df[df["family"] == "emotions"]
+        .groupby(["file", "name"], observed=True)["score"]
+        .mean()
+        .groupby(level="file")
+        .idxmax()
+    )
+    assert top.map(lambda k: k[1]).to_dict() == {
+        "smile.png": "Joy",
+        "faces/frown.png": "Sadness",
+    }
+    r = api.get(f"/v0/batch/jobs/{job_id}/artifacts")
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    assert json.loads(zf.read("humelab.json")) == {
+        "engine": "simulated",
+        "simulated": True,
+        "scripts": df.attrs["scripts"],
+    }
+    za = humelab.read_artifacts(r.content, predictions=preds)
+    assert za.attrs == df.attrs
+    assert za.equals(df)
+
+
+def test_job_without_script_has_no_scripts_key(api):
+    job = api.wait(api.submit(json={"text": ["Lovely."], "models": {"language": {}}}))
+    assert "scripts" not in job
+    (elem,) = api.predictions(job["job_id"])
+    assert elem["humelab"] == {"engine": "simulated", "simulated": True}
+    assert "humelab" not in elem["results"]["predictions"][0]
