@@ -4,7 +4,9 @@ Paths, bodies and shapes follow ``reference/batch-api-v0.md``. Every request nee
 ``X-Hume-Api-Key`` header with the key the service was started with. Errors are JSON
 ``{"status": <code>, "error": "<ShortName>", "message": "<what, what to do>"}``.
 Job objects carry two extensions old clients ignore: top-level ``engine`` and
-``simulated``, and ``state.progress = {"done": n, "total": m}``.
+``simulated``, and ``state.progress = {"done": n, "total": m}``. Details of a job
+run on a paid engine (``hume``) also carry ``usage``: what was sent (``requests``,
+``retries``, ``media_seconds``, ``images``, ``billed_seconds``).
 """
 
 from __future__ import annotations
@@ -311,6 +313,9 @@ def create_app(
         used = store.job_dir(obj["job_id"]) / "scripts.json"  # written by the runner
         if used.is_file():  # {file: script}: the simulation followed these scripts
             obj["scripts"] = json.loads(used.read_text(encoding="utf-8"))
+        usage = store.job_dir(obj["job_id"]) / "usage.json"  # written by the runner
+        if usage.is_file():  # what a paid engine sent: requests, seconds, images
+            obj["usage"] = json.loads(usage.read_text(encoding="utf-8"))
         return JSONResponse(obj)
 
     async def job_predictions(request: Request):

@@ -2,7 +2,9 @@
 
 Jobs run one after another in the order they were created; the files of a job
 (fetched URLs, uploads, archive members, text items) are measured in parallel by a pool
-of worker threads. When the service starts, unfinished jobs of its data directory are
+of worker threads. A job with URLs is fetched first in the background (its state is
+IN_PROGRESS meanwhile) and measured when its inputs are in, so a slow URL never holds
+the jobs behind it. When the service starts, unfinished jobs of its data directory are
 queued again from their stored inputs. When a job ends, its ``callback_url`` (if any)
 receives the result, retried with exponential backoff; a job's result never depends on
 its callback. A callback still owed when the service stops (receiver down, waiting to
@@ -22,10 +24,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from ._netguard import FetchFailed, NetGuard, Refused, retry_policy
 from .engines._script import attach_scripts
-from .engines.base import EngineError, MediaInput
+from .engines.base import EngineError, EngineFatal, Measurement, MediaInput
 from .intake import (
     ArchiveError,
+    DiskReserve,
+    ExpandBudget,
     FetchError,
     Limits,
     expand_archive,
@@ -90,6 +95,10 @@ class Runner:
         Re-queue unfinished jobs on start (default); when False they end FAILED.
     callbacks : CallbackPolicy, optional
         Callback delivery policy.
+    guard : humelab.service._netguard.NetGuard, optional
+        Which addresses URLs and callbacks may reach (default: public only).
+    disk : DiskReserve, optional
+        Free-space reserve checked while fetching and expanding.
     """
 
     def __init__(
@@ -102,8 +111,12 @@ class Runner:
         item_delay: float = 0.0,
         resume: bool = True,
         callbacks: CallbackPolicy | None = None,
+        guard: NetGuard | None = None,
+        disk: DiskReserve | None = None,
     ):
         self.store = store
+        self.guard = guard or NetGuard()
+        self.disk = disk
         self.engine = engine
         # on every source of the predictions: v0 clients ignore it, readers use it
         self._marker = {"engine": engine.name, "simulated": bool(engine.simulated)}
@@ -119,6 +132,10 @@ class Runner:
         self._pool = ThreadPoolExecutor(
             self.workers, thread_name_prefix="humelab-worker"
         )
+        # Jobs with URLs are prepared (fetched, expanded) here, off the queue.
+        self._preparers = ThreadPoolExecutor(4, thread_name_prefix="humelab-prepare")
+        self._fetch_pool = ThreadPoolExecutor(8, thread_name_prefix="humelab-fetch")
+        self._prepared: dict[str, object] = {}
         self._thread: threading.Thread | None = None
         self._callback_threads: list[threading.Thread] = []
         self.current_job: str | None = None
@@ -183,6 +200,8 @@ class Runner:
         self._stop.set()
         self._queue.put(None)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._preparers.shutdown(wait=False, cancel_futures=True)
+        self._fetch_pool.shutdown(wait=False, cancel_futures=True)
         if self._thread is not None:
             self._thread.join(timeout)
         for t in self._callback_threads:
@@ -195,7 +214,11 @@ class Runner:
                 break
             self.current_job = job_id
             try:
-                self._run(job_id)
+                prepared = self._prepared.pop(job_id, None)
+                if prepared is not None:
+                    self._run(job_id, prepared)
+                elif not self._prepare_later(job_id):
+                    self._run(job_id)
             except _Stopped:
                 break
             except Exception:  # pragma: no cover - _run handles its own failures
@@ -209,18 +232,50 @@ class Runner:
 
     # -- one job ----------------------------------------------------------------------
 
-    def _run(self, job_id: str) -> None:
+    def _prepare_later(self, job_id: str) -> bool:
+        """Start fetching a queued job's URLs in the background; False if it has
+        none (it runs now)."""
         job = self.store.get(job_id)
-        if job is None or job["status"] != "QUEUED":
-            return
+        if job is None or job["status"] != "QUEUED" or not job["request"].get("urls"):
+            return False
         self.store.mark_started(job_id)
+        try:
+            self._preparers.submit(self._prepare, job)
+        except RuntimeError:  # pool shut down: stopping; the job resumes next start
+            raise _Stopped from None
+        return True
+
+    def _prepare(self, job: dict) -> None:
+        job_id = job["job_id"]
+        try:
+            result = self._resolve_all(job, self._fetch_pool)
+        except _Stopped:
+            return
+        except Exception as exc:  # noqa: BLE001 - the job fails with it, in _run
+            result = exc
+        if self._stop.is_set():
+            return  # stays IN_PROGRESS: resumed from its inputs on the next start
+        self._prepared[job_id] = result
+        self._queue.put(job_id)
+
+    def _run(self, job_id: str, prepared=None) -> None:
+        job = self.store.get(job_id)
+        if prepared is None:
+            if job is None or job["status"] != "QUEUED":
+                return
+            self.store.mark_started(job_id)
+        elif job is None or job["status"] != "IN_PROGRESS":
+            return
         url = job["request"].get("callback_url")
         try:
-            predictions, n_pred, n_err = self._measure_job(job)
+            if isinstance(prepared, Exception):
+                raise prepared
+            predictions, n_pred, n_err = self._measure_job(job, prepared)
             self._check()
             data = json.dumps(predictions, ensure_ascii=False).encode("utf-8")
             atomic_write_bytes(self.store.predictions_path(job_id), data)
             _write_scripts_used(self.store.job_dir(job_id), predictions)
+            self._write_usage(job_id)
             self._check()
             self.store.mark_completed(
                 job_id, num_predictions=n_pred, num_errors=n_err, callback_url=url
@@ -230,18 +285,24 @@ class Runner:
         except Exception as exc:
             if self._stop.is_set():
                 raise _Stopped from None
-            log.exception("job %s failed", job_id)
-            reason = self._scrub(f"{type(exc).__name__}: {exc}")
-            message = (
-                f"The job failed inside the service ({reason}). "
-                "Resubmit it; if it fails again, report this message."
-            )
+            if isinstance(exc, EngineFatal):  # e.g. Hume refused the engine's key
+                log.warning("job %s failed: %s", job_id, self._scrub(str(exc)))
+                message = self._scrub(str(exc))
+            else:
+                log.exception("job %s failed", job_id)
+                reason = self._scrub(f"{type(exc).__name__}: {exc}")
+                message = (
+                    f"The job failed inside the service ({reason}). "
+                    "Resubmit it; if it fails again, report this message."
+                )
             self.store.mark_failed(job_id, message, callback_url=url)
+            self.store.clear_file_results(job_id)
             self._cleanup(job_id)
             self._send_callback(job_id, url, {"job_id": job_id, "status": "FAILED",
                                               "message": message})  # fmt: skip
             return
         self._cleanup(job_id)
+        self.store.clear_file_results(job_id)
         self._send_callback(
             job_id,
             url,
@@ -273,8 +334,14 @@ class Runner:
             sources.append({"source": {"type": "text"}, "kind": "text", "index": 0})
         return sources
 
-    def _resolve(self, src: dict, work: Path, texts: list[str]) -> None:
-        """Fill ``src["items"]`` (MediaInputs) and ``src["errors"]``; never raises."""
+    def _resolve(
+        self, src: dict, work: Path, texts: list[str], budget: ExpandBudget
+    ) -> None:
+        """Fill ``src["items"]`` (MediaInputs) and ``src["errors"]``; never raises.
+
+        Whatever goes wrong with one input (unreachable, refused, corrupt, not
+        storable, or an unforeseen error) becomes that input's error entry.
+        """
         src["items"], src["errors"], src["error"] = [], [], None
         kind = src["kind"]
         if kind == "text":
@@ -287,7 +354,9 @@ class Runner:
         try:
             if kind == "url":
                 name = url_filename(src["url"])
-                path = fetch_url(src["url"], d, self.limits)
+                path = fetch_url(
+                    src["url"], d, self.limits, guard=self.guard, disk=self.disk
+                )
             else:
                 name, path = src["name"], src["path"]
                 if not path.is_file():
@@ -296,14 +365,23 @@ class Runner:
                         "service; resubmit it."
                     )
             if is_archive(name, path):
-                members, errors = expand_archive(path, d / "x", self.limits, name=name)
+                members, errors = expand_archive(
+                    path, d / "x", self.limits, name=name, budget=budget, disk=self.disk
+                )
                 src["errors"].extend(errors)
                 files = members
             else:
                 files = [(name, path)]
-        except (FetchError, ArchiveError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - confined to this input
             label = src.get("url") or src.get("name")
-            if isinstance(exc, OSError):
+            if not isinstance(exc, (FetchError, ArchiveError, OSError)):
+                log.warning("input %s failed: %s", label, type(exc).__name__)
+                reason = self._scrub(f"{type(exc).__name__}: {exc}")
+                message = (
+                    f"could not read `{label}` ({reason}); nothing was measured "
+                    "from it."
+                )
+            elif isinstance(exc, OSError):
                 # Never show the service's own paths: name the input as given.
                 log.warning("could not store %s: %s", label, exc)
                 reason = exc.strerror or type(exc).__name__
@@ -322,29 +400,72 @@ class Runner:
             for rel, path, tr in pair_transcripts(files)
         ]
 
-    def _measure_one(self, item: MediaInput, models: dict, transcription):
+    def _measure_one(
+        self, item: MediaInput, models: dict, transcription, job_id=None, key=None
+    ):
+        """``(value, ok, extra_errors, usage)`` of one file, stored under ``key``.
+
+        A file with a stored result (measured before the service stopped) is not
+        measured again: paid engines are not billed twice for it.
+        """
         if self._stop.is_set():
             return None
+        if key is not None:
+            stored = self.store.file_result(job_id, key)
+            if stored is not None:
+                return tuple(stored)
+        res = self._measure_new(item, models, transcription)
+        if key is not None and not self._stop.is_set():
+            self.store.save_file_result(job_id, key, list(res))
+        return res
+
+    def _measure_new(self, item: MediaInput, models: dict, transcription):
         try:
             entry = self.engine.measure(
                 item, models=models, transcription=transcription
             )
+        except EngineFatal:
+            raise
         except EngineError as exc:
-            return {"file": item.file, "message": self._scrub(str(exc), item)}, False
+            message = self._scrub(str(exc), item)
+            return {"file": item.file, "message": message}, False, [], exc.usage
         except Exception as exc:  # an engine bug must not sink the whole job
             log.exception("engine failed on %s", item.file)
             reason = self._scrub(f"{type(exc).__name__}: {exc}", item)
-            return {
-                "file": item.file,
-                "message": f"could not measure `{item.file}`: the "
-                f"{getattr(self.engine, 'name', 'engine')} engine failed "
-                f"({reason}).",
-            }, False
+            return (
+                {
+                    "file": item.file,
+                    "message": f"could not measure `{item.file}`: the "
+                    f"{getattr(self.engine, 'name', 'engine')} engine failed "
+                    f"({reason}).",
+                },
+                False,
+                [],
+                None,
+            )
+        errors, usage = [], None
+        if isinstance(entry, Measurement):
+            errors = [
+                {"file": item.file, "message": self._scrub(m, item)}
+                for m in entry.errors
+            ]
+            entry, usage = entry.entry, entry.usage
         if self.item_delay:
             self._stop.wait(self.item_delay)
         pred = {"file": item.file}
         pred.update(entry)
-        return pred, True
+        return pred, True, errors, usage
+
+    def _write_usage(self, job_id: str) -> None:
+        """``usage.json`` beside the results: what the engine sent, summed."""
+        total: dict = {}
+        for res in self.store.file_results(job_id):
+            for k, v in (res[3] or {}).items():
+                total[k] = total.get(k, 0) + v
+        if total:
+            total = {"engine": self.engine.name, **total}
+            data = json.dumps(total).encode("utf-8")
+            atomic_write_bytes(self.store.job_dir(job_id) / "usage.json", data)
 
     def _scrub(self, text: str, item: MediaInput | None = None) -> str:
         """``text`` without paths of the service: users know only their names."""
@@ -353,7 +474,8 @@ class Runner:
             text = text.replace(str(item.path), item.file)
         return text.replace(str(self.store.data_dir), "<service data folder>")
 
-    def _measure_job(self, job: dict):
+    def _resolve_all(self, job: dict, pool: ThreadPoolExecutor) -> list[dict]:
+        """The sources of a job with their inputs fetched and expanded."""
         job_id, req = job["job_id"], job["request"]
         jdir = self.store.job_dir(job_id)
         work = jdir / "work"
@@ -361,10 +483,20 @@ class Runner:
         work.mkdir(parents=True)
         sources = self._sources(job, jdir)
         texts = req.get("text") or []
-        futs = [self._pool.submit(self._resolve, s, work, texts) for s in sources]
+        budget = ExpandBudget(self.limits.max_expanded_bytes)
+        try:
+            futs = [pool.submit(self._resolve, s, work, texts, budget) for s in sources]
+        except RuntimeError:  # pool shut down: stopping
+            raise _Stopped from None
         for f in futs:
             f.result()
         self._check()
+        return sources
+
+    def _measure_job(self, job: dict, sources: list[dict] | None = None):
+        job_id, req = job["job_id"], job["request"]
+        if sources is None:
+            sources = self._resolve_all(job, self._pool)
         # *.expressions.csv sidecars go with the file of the same stem (any source)
         items, orphans = attach_scripts([s["items"] for s in sources])
         for s, its, errs in zip(sources, items, orphans, strict=True):
@@ -375,15 +507,24 @@ class Runner:
         self.store.set_progress(job_id, 0, total)
         models, transcription = req["models"], req.get("transcription")
         results: list = [None] * total
+        keys = [f"{sources[si]['kind']}-{sources[si]['index']}/{it.file}"
+                for si, it in work_items]  # fmt: skip
         futures = {
-            self._pool.submit(self._measure_one, it, models, transcription): k
+            self._pool.submit(
+                self._measure_one, it, models, transcription, job_id, keys[k]
+            ): k
             for k, (_, it) in enumerate(work_items)
         }
         done = 0
         last = 0.0
         for fut in as_completed(futures):
             self._check()
-            results[futures[fut]] = fut.result()
+            try:
+                results[futures[fut]] = fut.result()
+            except EngineFatal:
+                for f in futures:
+                    f.cancel()
+                raise
             done += 1
             now = time.monotonic()
             if now - last > 0.05 or done == total:
@@ -395,8 +536,9 @@ class Runner:
         for (si, _), res in zip(work_items, results, strict=True):
             if res is None:  # skipped because the runner is stopping
                 raise _Stopped
-            value, ok = res
+            value, ok, extra, _ = res
             per_source[si][0 if ok else 1].append(value)
+            per_source[si][1].extend(extra)
         for s, (preds, errs) in zip(sources, per_source, strict=True):
             entry = {"source": s["source"], "humelab": self._marker,
                      "results": {"predictions": preds, "errors": errs}}  # fmt: skip

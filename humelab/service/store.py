@@ -3,13 +3,15 @@
 Layout of a data directory::
 
     DATA/jobs.sqlite3          one row per job (state, request echo, stored inputs),
-                               and one per job-end callback not yet delivered
+                               one per job-end callback not yet delivered, and
+                               one per file measured by a job still running
     DATA/service.lock          held while a service uses the directory
     DATA/tmp/                  uploads being received (removed on failure and at start)
     DATA/jobs/<job_id>/uploads/<n>/<filename>   uploaded files, until the job ends
     DATA/jobs/<job_id>/work/                    fetched URLs and expanded archives
     DATA/jobs/<job_id>/predictions.json         written atomically on completion
     DATA/jobs/<job_id>/artifacts.zip            written on first request, then cached
+    DATA/jobs/<job_id>/usage.json               what a paid engine sent (on completion)
 
 All result files are written to a temporary name and renamed into place, so a crash
 never leaves a half-written result behind.
@@ -56,6 +58,12 @@ CREATE TABLE IF NOT EXISTS pending_callbacks (
     url TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_results (
+    job_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (job_id, key)
 );
 """
 
@@ -341,6 +349,44 @@ class JobStore:
     def requeue(self, job_id: str) -> None:
         """IN_PROGRESS -> QUEUED (after an interrupted run); ``started_ms`` is kept."""
         self._update(job_id, status="QUEUED", done=0)
+
+    # -- per-file results of a running job ---------------------------------------------
+    #
+    # Each measured file's result is kept until its job ends, so a job resumed after
+    # the service stopped measures only the files without one (a paid engine is not
+    # billed twice for a file).
+
+    def save_file_result(self, job_id: str, key: str, result) -> None:
+        """Keep the JSON-able ``result`` of the file ``key`` of a running job."""
+        data = json.dumps(result, ensure_ascii=False)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO file_results (job_id, key, result) "
+                "VALUES (?, ?, ?)",
+                (job_id, key, data),
+            )
+
+    def file_result(self, job_id: str, key: str):
+        """The stored result of the file ``key`` of a job, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT result FROM file_results WHERE job_id = ? AND key = ?",
+                (job_id, key),
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def file_results(self, job_id: str) -> list:
+        """Every stored file result of a job."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT result FROM file_results WHERE job_id = ?", (job_id,)
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def clear_file_results(self, job_id: str) -> None:
+        """Forget a job's per-file results (it ended; its results are written)."""
+        with self._lock:
+            self._db.execute("DELETE FROM file_results WHERE job_id = ?", (job_id,))
 
     # -- reads ------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Measurement engines of the Batch service and the registry that builds them by name.
 
 ``simulated`` (deterministic synthetic scores from the real structure of the media,
-for teaching and tests) is always available; ``hume`` (Hume's v1 API) comes later.
+for teaching and tests) is always available; ``hume`` measures through Hume's v1
+API with the user's ``HUME_API_KEY`` (see :mod:`.hume`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from ...errors import InputError
 from .base import (
     Engine,
     EngineError,
+    EngineFatal,
+    Measurement,
     MediaInput,
     fill_model_defaults,
     fill_transcription_defaults,
@@ -21,7 +24,9 @@ __all__ = [
     "ENGINES",
     "Engine",
     "EngineError",
+    "EngineFatal",
     "MediaInput",
+    "Measurement",
     "get_engine",
     "fill_model_defaults",
     "fill_transcription_defaults",
@@ -41,8 +46,14 @@ def _simulated(**options):
     return SimulatedEngine()
 
 
+def _hume(**options):
+    from .hume import HumeEngine
+
+    return HumeEngine(**options)
+
+
 #: Engine factories by name.
-ENGINES = {"simulated": _simulated}
+ENGINES = {"simulated": _simulated, "hume": _hume}
 
 
 def get_engine(name: str, **options) -> Engine:

@@ -9,7 +9,7 @@ The request rules engines rely on (model options and defaults) are in
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The request rules live in humelab.contract; re-exported here for the engines.
@@ -28,6 +28,8 @@ from ...contract import (
 __all__ = [
     "MediaInput",
     "EngineError",
+    "EngineFatal",
+    "Measurement",
     "Engine",
     "GRANULARITIES",
     "TRANSCRIPTION_LANGUAGES",
@@ -69,8 +71,40 @@ class EngineError(Exception):
     """One file could not be measured; the message becomes a ``results.errors`` entry.
 
     Not a :class:`humelab.HumelabError`: it never reaches a user as an exception, only
-    as ``{"file": ..., "message": str(error)}`` in the job's predictions.
+    as ``{"file": ..., "message": str(error)}`` in the job's predictions. An engine
+    that sent requests for the file may set ``usage`` (a dict, see
+    :class:`Measurement`) on it.
     """
+
+    usage: dict | None = None
+
+
+class EngineFatal(Exception):
+    """The whole job cannot go on (the engine's credentials were refused, ...).
+
+    The runner ends the job FAILED with this message; no other file is measured.
+    """
+
+
+@dataclass
+class Measurement:
+    """What an engine may return instead of a bare prediction entry.
+
+    Parameters
+    ----------
+    entry : dict
+        The v0 prediction entry without ``"file"`` (as :meth:`Engine.measure`).
+    errors : list of str
+        Messages of ``results.errors`` entries for this file beside its
+        predictions (for example models the engine cannot measure).
+    usage : dict, optional
+        What measuring the file sent to a paid API (requests, retries, media
+        seconds, images, billed seconds); summed into the job's ``usage``.
+    """
+
+    entry: dict
+    errors: list[str] = field(default_factory=list)
+    usage: dict | None = None
 
 
 class Engine(abc.ABC):
@@ -110,13 +144,16 @@ class Engine(abc.ABC):
         dict
             ``{"file_type": ..., "models": {model: {"metadata": ...,
             "grouped_predictions": [...]}}}``; models that do not apply to the file
-            are absent.
+            are absent. Or a :class:`Measurement` holding that entry with extra
+            error messages and usage.
 
         Raises
         ------
         EngineError
             The file failed (undecodable media, transcript below the confidence
             threshold, ...); the job continues with the other files.
+        EngineFatal
+            The job cannot go on (credentials refused); it ends FAILED.
         """
 
     def __repr__(self) -> str:
