@@ -33,7 +33,14 @@ from .errors import (
     ReadError,
     SchemaError,
 )
-from .io import read_artifacts, read_errors, read_predictions, to_long, to_wide
+from .io import (
+    read_artifacts,
+    read_errors,
+    read_predictions,
+    read_v1,
+    to_long,
+    to_wide,
+)
 from .schema import validate
 
 __version__ = "0.1.0"
@@ -74,6 +81,7 @@ __all__ = [
     "read_predictions",
     "read_artifacts",
     "read_errors",
+    "read_v1",
     "to_wide",
     "to_long",
     # -- analysis (and the `df.hume` accessor) --
