@@ -90,8 +90,10 @@ class JobsPanel(widgets.VBox):
         self.job.options = [
             (f"{r.job_id} · {r.inputs}", r.job_id) for r in done.itertuples()
         ]
-        if keep in set(done["job_id"]):
-            self.job.value = keep
+        if len(done):  # the one chosen before, else the newest finished
+            self.job.value = (
+                keep if keep in set(done["job_id"]) else done["job_id"].iloc[-1]
+            )
         self.load_button.disabled = not len(self.job.options)
         columns = ("job_id", "submitted", "inputs", "models", "status")
         shown = [c for c in columns if c in self.jobs.columns]

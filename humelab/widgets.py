@@ -440,7 +440,7 @@ class ExplorePanel(widgets.VBox):
             title += smooth_note
         if self.simulated:
             title += " · SIMULATED scores"
-        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_title(title, fontsize=10)
         ax.set_xlim(*self.time_range.value)
         self._cursor_line = ax.axvline(
             self.cursor.value, color="black", lw=0.8, ls="--", label="_cursor"
@@ -472,7 +472,8 @@ class ExplorePanel(widgets.VBox):
 
     def close(self) -> None:
         """Close the panel's widgets and any open video."""
-        self._reader.close()
+        if hasattr(self, "_reader"):  # absent when __init__ raised
+            self._reader.close()
         for w in self.children:
             w.close()
         super().close()
