@@ -54,6 +54,11 @@ def __getattr__(name: str):
         from . import service
 
         return getattr(service, name)
+    # Lazy, so `import humelab` does not load ipywidgets until a panel is asked for.
+    if name in ("explore", "jobs_panel"):
+        from . import widgets
+
+        return getattr(widgets, name)
     raise AttributeError(f"module 'humelab' has no attribute {name!r}")
 
 
@@ -92,6 +97,9 @@ __all__ = [
     "smooth",
     "normalize",
     "dominant",
+    # -- widgets --
+    "explore",
+    "jobs_panel",
     # -- service --
     "serve",
     "Server",
