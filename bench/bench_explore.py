@@ -1,0 +1,104 @@
+"""Benchmark of humelab's analysis on the one-hour predictions file of bench_read.py.
+
+Run: ``python bench/bench_explore.py`` (writes ``bench/out/``, which git ignores).
+
+On the same file and in one run it times ``read_predictions`` (the baseline of every
+ratio) and then, on the frame it returned, ``resample`` and ``align`` of the whole
+file. The target is a ratio of at most 1.0 for each: exploring an hour costs no more
+than reading it. One function per measurement (``measure_*``), each returning a dict
+of figures, so more measurements (the ``explore()`` panel's re-render) slot in beside
+them. Figures are machine-dependent; compare the ratios, taken within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_read import OUT, write_hour  # noqa: E402
+
+
+def best_of(fn, repeat: int) -> tuple[float, object]:
+    """Best wall time of ``fn()`` over ``repeat`` runs, and its last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def hour_file(seconds: int = 3600) -> Path:
+    """The one-hour predictions JSON (written once, as bench_read.py does)."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"hour_{seconds}s.json"
+    if not path.exists():
+        write_hour(path, seconds=seconds)
+    return path
+
+
+def measure_read(path: Path, repeat: int) -> dict:
+    """The baseline: ``read_predictions`` of the file (long frame)."""
+    import humelab
+
+    t, df = best_of(lambda: humelab.read_predictions(path), repeat)
+    return {"seconds": t, "rows": len(df), "frame": df}
+
+
+def measure_resample(df, repeat: int, freq: float = 1.0) -> dict:
+    """``resample(df, freq=...)`` of the whole frame (every series on a grid)."""
+    import humelab
+
+    t, out = best_of(lambda: humelab.resample(df, freq=freq), repeat)
+    return {"seconds": t, "rows_out": len(out), "freq": freq}
+
+
+def measure_align_model(df, repeat: int, to: str = "prosody") -> dict:
+    """``align(df, to="prosody")``: face, language and prosody onto utterances."""
+    import humelab
+
+    t, out = best_of(lambda: humelab.align(df, to=to), repeat)
+    return {"seconds": t, "rows_out": len(out), "to": to}
+
+
+def measure_align_grid(df, repeat: int, to: str = "1s") -> dict:
+    """``align(df, to="1s")``: every series of the file on one shared 1 s grid."""
+    import humelab
+
+    t, out = best_of(lambda: humelab.align(df, to=to), repeat)
+    return {"seconds": t, "rows_out": len(out), "to": to}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=3600, help="length of the media")
+    parser.add_argument("--repeat", type=int, default=3, help="timing repeats (best)")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")  # the file has no failed sources; keep output tidy
+    path = hour_file(args.seconds)
+    read = measure_read(path, args.repeat)
+    df = read.pop("frame")
+    print(f"file {path.stat().st_size / 1e6:.1f} MB, {read['rows']:,} scores")
+    results = {
+        "read_predictions": read,
+        "resample": measure_resample(df, args.repeat),
+        "align_prosody": measure_align_model(df, args.repeat),
+        "align_grid": measure_align_grid(df, args.repeat),
+    }
+    ref = read["seconds"]
+    print(f"{'what':22} {'time s':>8} {'x read':>7} {'rows out':>10}")
+    for name, r in results.items():
+        rows = r.get("rows_out", r.get("rows"))
+        print(f"{name:22} {r['seconds']:8.3f} {r['seconds'] / ref:7.2f} {rows:10,}")
+    (OUT / "explore_results.json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""Summaries of tidy score frames: top dimensions, descriptive statistics, winners.
+
+Private machinery behind :func:`humelab.top_emotions`, :func:`humelab.summarize` and
+:func:`humelab.dominant` (documented there and re-exported by
+:mod:`humelab.analysis`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._roles import (
+    DEFAULT_BY,
+    check_frame,
+    dimension_keys,
+    keep_attrs,
+    need,
+    resolve_by,
+    series_ids,
+)
+from ._stats import t_quantile
+from .errors import InputError
+
+__all__ = ["top_emotions", "summarize", "dominant"]
+
+
+def _scored(data, func, value):
+    """Positional copy of the rows that have a value (NaN scores are left out)."""
+    d = data.reset_index(drop=True)
+    ok = d[value].notna().to_numpy()
+    d = d if ok.all() else d.loc[ok].reset_index(drop=True)
+    d[value] = d[value].astype(np.float64)  # a copy: `data` is never modified
+    return d
+
+
+def _by_family(data, family):
+    if family is None or "family" not in data.columns:
+        return data
+    return data.loc[(data["family"] == family).to_numpy()]
+
+
+def top_emotions(
+    data: pd.DataFrame,
+    k: int | None = 5,
+    *,
+    by=DEFAULT_BY,
+    family: str | None = "emotions",
+    time: str | None = "begin",
+    value: str = "score",
+    hue: str = "name",
+) -> pd.DataFrame:
+    """The ``k`` dimensions with the highest mean score in each ``by`` group.
+
+    Means are true means over the rows (predictions) of each dimension, never sums,
+    so files and groups of different lengths compare fairly.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long frame, one row per score.
+    k : int or None
+        How many dimensions to keep per group; ``None`` keeps all, ranked.
+    by : str or sequence of str
+        Columns that define a group. The default (``source``, ``file``, ``model``,
+        ``group``) keeps those of them that the frame has; ``None`` ranks over the
+        whole frame.
+    family : str or None
+        Keep only this score family (``emotions``; ``facs``, ``descriptions``,
+        ``sentiment`` and ``toxicity`` are not emotions). ``None`` keeps every
+        family and ranks within each. Ignored when the frame has no ``family``.
+    time : str or None
+        Column with the time of each row (for ``peak_time``); ``None`` if there is
+        none.
+    value : str
+        Column with the scores.
+    hue : str
+        Column with the dimension names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (group, dimension), ``k`` per group, best first: the ``by``
+        columns, ``family`` (when present), ``hue``, then ``rank`` (1 = highest mean),
+        ``mean``, ``n`` (rows averaged), ``peak`` (the highest score) and
+        ``peak_time`` (``time`` of the first row with that score; NaN without time).
+
+    Raises
+    ------
+    SchemaError
+        ``data`` is not a long frame (a wide frame or a Job: the message says how to
+        convert it), or a role names a missing column.
+    InputError
+        ``k`` is not a positive integer.
+
+    See Also
+    --------
+    summarize : n, sd, confidence intervals and time-weighted means per dimension.
+
+    Examples
+    --------
+    >>> humelab.top_emotions(df, 3)  # doctest: +SKIP
+    >>> df.hume.top(3)  # the same  # doctest: +SKIP
+    """
+    func = "top_emotions"
+    check_frame(data, func)
+    by = resolve_by(data, func, by)
+    need(data, func, numeric=("time", "value"), time=time, value=value, hue=hue)
+    if k is not None and (
+        isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1
+    ):
+        raise InputError(f"`{func}`: `k={k!r}` must be a positive integer or None.")
+    keys = dimension_keys(data, by, hue)
+    cols = list(dict.fromkeys(keys + [value] + ([time] if time else [])))
+    d = _scored(_by_family(data, family)[cols], func, value)
+    g = d.groupby(keys, observed=True, sort=False, dropna=False)[value]
+    out = g.agg(["mean", "count", "max"]).reset_index()
+    out["peak_time"] = (
+        d[time].to_numpy(np.float64, na_value=np.nan)[g.idxmax().to_numpy()]
+        if time and len(d)
+        else np.nan
+    )
+    out = out.rename(columns={"count": "n", "max": "peak"})
+    out["mean"] = out["mean"].astype(np.float64)
+    out["peak"] = out["peak"].astype(np.float64)
+    rank_keys = keys[:-1]
+    gid, _ = series_ids(out, rank_keys)
+    order = np.lexsort((-out["mean"].to_numpy(), gid))
+    out = out.iloc[order].reset_index(drop=True)
+    rank = out.groupby(gid[order], sort=False).cumcount().to_numpy() + 1
+    out.insert(len(keys), "rank", rank.astype(np.int64))
+    if k is not None:
+        out = out.loc[rank <= k].reset_index(drop=True)
+    out = out[keys + ["rank", "mean", "n", "peak", "peak_time"]]
+    return keep_attrs(out, data)
+
+
+def summarize(
+    data: pd.DataFrame,
+    *,
+    by=DEFAULT_BY,
+    family: str | None = None,
+    confidence: float = 0.95,
+    time: str | None = "begin",
+    end: str | None = "end",
+    value: str = "score",
+    hue: str = "name",
+) -> pd.DataFrame:
+    """Descriptive statistics per dimension and ``by`` group.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long frame, one row per score.
+    by : str or sequence of str
+        Columns that define a group (default: those of ``source``, ``file``,
+        ``model``, ``group`` the frame has); ``None`` for the whole frame.
+    family : str or None
+        Keep only this score family; ``None`` (default) keeps all.
+    confidence : float
+        Level of the confidence interval of the mean, in (0, 1).
+    time : str or None
+        Column with each row's start time (for ``max_time`` and the weights);
+        ``None`` if there is none.
+    end : str or None
+        Column with each row's end time; ``None`` if there is none.
+    value : str
+        Column with the scores.
+    hue : str
+        Column with the dimension names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (group, dimension) in order of first appearance: the ``by``
+        columns, ``family`` (when present), ``hue``, then
+
+        * ``n``: rows with a score;
+        * ``mean``, ``sd`` (sample standard deviation, ``ddof=1``), ``sem``
+          (``sd / sqrt(n)``);
+        * ``ci_low``, ``ci_high``: ``mean -/+ t * sem`` with ``t`` the
+          ``(1 + confidence) / 2`` quantile of Student's t with ``n - 1`` degrees of
+          freedom (NaN when ``n < 2``);
+        * ``max`` and ``max_time`` (``time`` of the first row with that score);
+        * ``weighted_mean``: the time-weighted mean, each row weighted by its
+          interval length ``end - time``. Face frames are instants (length 0), so
+          theirs is NaN: use ``mean``, or :func:`resample` first.
+
+    Raises
+    ------
+    SchemaError
+        ``data`` is not a long frame, or a role names a missing column.
+    InputError
+        ``confidence`` is not in (0, 1).
+
+    See Also
+    --------
+    top_emotions : the highest means per group.
+    """
+    func = "summarize"
+    check_frame(data, func)
+    by = resolve_by(data, func, by)
+    need(
+        data,
+        func,
+        numeric=("time", "end", "value"),
+        time=time,
+        end=end,
+        value=value,
+        hue=hue,
+    )
+    if not isinstance(confidence, float | int) or not 0 < confidence < 1:
+        raise InputError(
+            f"`{func}`: `confidence={confidence!r}` must be a number in (0, 1), "
+            "such as 0.95."
+        )
+    keys = dimension_keys(data, by, hue)
+    cols = list(dict.fromkeys(keys + [value] + [c for c in (time, end) if c]))
+    d = _scored(_by_family(data, family)[cols], func, value)
+    v = d[value].to_numpy(np.float64)
+    if time and end:
+        w = (d[end] - d[time]).to_numpy(np.float64, na_value=np.nan)
+        w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+    else:
+        w = np.zeros(len(d))
+    work = d[keys].assign(_v=v, _w=w, _wv=w * v)
+    g = work.groupby(keys, observed=True, sort=False, dropna=False)
+    out = g["_v"].agg(["count", "mean", "std", "max"]).reset_index()
+    sums = g[["_w", "_wv"]].sum()
+    out.columns = keys + ["n", "mean", "sd", "max"]
+    n = out["n"].to_numpy()
+    sem = out["sd"].to_numpy() / np.sqrt(n)
+    half = t_quantile((1 + confidence) / 2, n - 1) * sem
+    out.insert(len(keys) + 3, "sem", sem)
+    out.insert(len(keys) + 4, "ci_low", out["mean"].to_numpy() - half)
+    out.insert(len(keys) + 5, "ci_high", out["mean"].to_numpy() + half)
+    out["max_time"] = (
+        d[time].to_numpy(np.float64, na_value=np.nan)[g["_v"].idxmax().to_numpy()]
+        if time and len(d)
+        else np.nan
+    )
+    sw, swv = sums["_w"].to_numpy(), sums["_wv"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["weighted_mean"] = np.where(sw > 0, swv / sw, np.nan)
+    out["n"] = out["n"].astype(np.int64)
+    return keep_attrs(out, data)
+
+
+def dominant(
+    data: pd.DataFrame,
+    *,
+    by=DEFAULT_BY,
+    segment: str = "segment",
+    family: str | None = "emotions",
+    time: str | None = "begin",
+    end: str | None = "end",
+    text: str | None = "text",
+    value: str = "score",
+    hue: str = "name",
+) -> pd.DataFrame:
+    """The top dimension of every segment (face frame, utterance, word, grid bin).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long frame, one row per score.
+    by : str or sequence of str
+        Columns that define a group (default: those of ``source``, ``file``,
+        ``model``, ``group`` the frame has).
+    segment : str
+        Column that identifies a segment inside a group (``"segment"``; use
+        ``segment="begin"`` on the output of :func:`resample`).
+    family : str or None
+        Compare only this score family (default ``emotions``); ``None`` compares
+        all. Ignored when the frame has no ``family``.
+    time, end, text : str or None
+        Columns copied from the segment when the frame has them.
+    value : str
+        Column with the scores.
+    hue : str
+        Column with the dimension names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment, in order of first appearance: the ``by`` columns,
+        ``segment``, ``time``, ``end`` and ``text`` (when present), ``hue`` (the top
+        dimension), ``value`` (its score, float64), ``runner_up`` (the second
+        dimension) and ``margin`` (top minus second score; NaN with one dimension).
+        Segments whose scores are all missing are left out.
+
+    Raises
+    ------
+    SchemaError
+        ``data`` is not a long frame, or a role names a missing column.
+    """
+    func = "dominant"
+    check_frame(data, func)
+    by = resolve_by(data, func, by)
+    need(data, func, numeric=("value",), segment=segment, value=value, hue=hue)
+    d = _scored(_by_family(data, family), func, value)
+    gid, _ = series_ids(d, [c for c in by if c != segment] + [segment])
+    v = d[value].to_numpy(np.float64)
+    order = np.lexsort((-v, gid))
+    g = gid[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else g
+    top = order[starts]
+    nxt = starts + 1
+    has2 = nxt < len(g)
+    has2[has2] = g[nxt[has2]] == g[starts[has2]]
+    second = np.where(has2, order[np.minimum(nxt, len(g) - 1)], 0)
+    extra = [c for c in (time, end, text) if c and c in d and c != segment]
+    cols = list(dict.fromkeys([c for c in by if c != segment] + [segment] + extra))
+    out = d[cols + [hue]].iloc[top].reset_index(drop=True)
+    out[value] = v[top]
+    out["runner_up"] = d[hue].iloc[second].where(has2).reset_index(drop=True)
+    out["margin"] = np.where(has2, v[top] - v[second], np.nan)
+    return keep_attrs(out, data)
