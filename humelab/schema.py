@@ -12,12 +12,17 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from .contract import MODELS
 from .errors import SchemaError
 
 __all__ = [
     "Column",
     "COLUMNS",
     "CORE_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "MetaColumn",
+    "WIDE_META",
+    "MODEL_META",
     "MODELS",
     "FAMILIES",
     "EXPRESSIONS",
@@ -63,7 +68,7 @@ COLUMNS: tuple[Column, ...] = (
         False,
         "index of the prediction inside its group, input order",
     ),
-    Column("frame", "Int64", True, "video frame (face), else missing"),
+    Column("frame", "Int32", True, "video frame (face), else missing"),
     Column(
         "begin", "float64", True, "seconds; face: equals `time`; missing without time"
     ),
@@ -85,8 +90,87 @@ COLUMNS: tuple[Column, ...] = (
 #: Names of the core columns, in order.
 CORE_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 
-#: Model names, in the order the v0 API lists them.
-MODELS: tuple[str, ...] = ("face", "burst", "prosody", "language", "ner", "facemesh")
+#: The per-prediction columns: the long frame's columns before ``family``; the wide
+#: frame starts with them.
+PREDICTION_COLUMNS: tuple[str, ...] = CORE_COLUMNS[: CORE_COLUMNS.index("family")]
+
+
+class MetaColumn(NamedTuple):
+    """One per-prediction metadata column of the wide frame."""
+
+    name: str
+    dtype: str
+    csv: str | None
+    models: tuple[str, ...]
+    description: str
+
+
+#: The wide frame's metadata columns (after :data:`PREDICTION_COLUMNS`, before one
+#: float column per dimension), in order: dtype, the artifacts CSV header that holds
+#: the value, the models that have it, and what it means. A wide frame holds the
+#: columns of the models present in it, and always ``file_type``.
+WIDE_META: tuple[MetaColumn, ...] = (
+    MetaColumn(
+        "prob", "float64", "Probability", ("face",), "face detection probability"
+    ),
+    MetaColumn("box_x", "float64", "FaceX0", ("face",), "face box left edge, pixels"),
+    MetaColumn("box_y", "float64", "FaceY0", ("face",), "face box top edge, pixels"),
+    MetaColumn("box_w", "float64", "FaceWidth", ("face",), "face box width, pixels"),
+    MetaColumn("box_h", "float64", "FaceHeight", ("face",), "face box height, pixels"),
+    MetaColumn(
+        "confidence",
+        "float64",
+        "Confidence",
+        ("prosody", "language", "ner"),
+        "transcription confidence of the segment",
+    ),
+    MetaColumn(
+        "speaker_confidence",
+        "float64",
+        "SpeakerConfidence",
+        ("prosody", "language", "ner"),
+        "speaker identification confidence",
+    ),
+    MetaColumn(
+        "position_begin",
+        "Int64",
+        "BeginPosition",
+        ("language", "ner"),
+        "first character of the segment in the text",
+    ),
+    MetaColumn(
+        "position_end",
+        "Int64",
+        "EndPosition",
+        ("language", "ner"),
+        "character after the segment in the text",
+    ),
+    MetaColumn("entity", "category", "Entity", ("ner",), "the named entity"),
+    MetaColumn(
+        "entity_confidence",
+        "float64",
+        "EntityConfidence",
+        ("ner",),
+        "confidence in the entity",
+    ),
+    MetaColumn("support", "float64", "Support", ("ner",), "support of the link"),
+    MetaColumn("uri", "category", "Uri", ("ner",), "linked resource"),
+    MetaColumn("link_word", "category", "LinkWord", ("ner",), "word linked"),
+    MetaColumn(
+        "file_type",
+        "category",
+        None,
+        MODELS,
+        "kind of file the prediction came from",
+    ),
+)
+
+#: Metadata columns each model has in a wide frame (``file_type`` aside).
+MODEL_META: dict[str, tuple[str, ...]] = {
+    m: tuple(c.name for c in WIDE_META if m in c.models and c.name != "file_type")
+    for m in MODELS
+}
+
 
 # -- vocabularies --------------------------------------------------------------
 
@@ -332,13 +416,25 @@ def _check_model(model):
 # -- validation ----------------------------------------------------------------
 
 
-def validate(data: pd.DataFrame) -> pd.DataFrame:
-    """Check a frame against the tidy long contract.
+def validate(
+    data: pd.DataFrame, *, shape: str = "auto", caller: str = "validate"
+) -> pd.DataFrame:
+    """Check a frame against the tidy contract, long or wide.
 
     Parameters
     ----------
     data : pandas.DataFrame
-        A long frame, as returned by :func:`humelab.read_predictions`.
+        A long frame (one row per score, :data:`COLUMNS`), as returned by
+        :func:`humelab.read_predictions`, or a wide frame (one row per prediction:
+        :data:`PREDICTION_COLUMNS`, any of the :data:`WIDE_META` columns, then one
+        float column per dimension), as ``shape="wide"`` and :func:`humelab.to_wide`
+        return.
+    shape : {"auto", "long", "wide"}
+        Which contract to check; ``"auto"`` takes a frame without ``name`` and
+        ``score`` columns as wide.
+    caller : str
+        The function named in messages (for library functions that validate their
+        input; users leave it).
 
     Returns
     -------
@@ -349,21 +445,52 @@ def validate(data: pd.DataFrame) -> pd.DataFrame:
     ------
     SchemaError
         Listing every missing column and every dtype mismatch as expected vs actual,
-        and nulls in non-nullable columns. A wide frame or a :class:`humelab.Job` gets
-        a message saying how to convert it.
+        and nulls in non-nullable columns. A :class:`humelab.Job`, or a wide frame
+        where a long one is needed, gets a message saying how to convert it.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("face_smile")  # doctest: +SKIP
+    >>> humelab.validate(df) is df  # doctest: +SKIP
+    True
     """
     if not isinstance(data, pd.DataFrame):
         hint = ""
         if hasattr(data, "frame") and hasattr(data, "job_id"):
             hint = " It looks like a `Job`; use `job.frame()` to get its tidy frame."
         raise SchemaError(
-            f"`validate` expects a pandas DataFrame, got {type(data).__name__}.{hint}"
+            f"`{caller}` expects a pandas DataFrame, got {type(data).__name__}.{hint}"
         )
+    if shape not in ("auto", "long", "wide"):
+        raise SchemaError(f"`shape` must be 'auto', 'long' or 'wide'; got {shape!r}.")
+    looks_wide = "name" not in data.columns and "score" not in data.columns
+    wide = shape == "wide" or (shape == "auto" and looks_wide and len(data.columns))
+    problems = _wide_problems(data) if wide else _long_problems(data)
+    if problems:
+        hint = ""
+        if not wide and looks_wide:
+            hint = (
+                " This looks like a wide frame (one column per dimension); read with "
+                "`shape='long'` or convert it with `humelab.to_long(df)` first."
+            )
+        form = "wide" if wide else "long"
+        raise SchemaError(
+            f"`{caller}`: the frame does not match the tidy {form} contract (see "
+            f"`humelab.schema.{'WIDE_META' if wide else 'COLUMNS'}`): "
+            + "; ".join(problems)
+            + "."
+            + hint
+        )
+    return data
+
+
+def _column_problems(data: pd.DataFrame, columns) -> list[str]:
     problems = []
-    missing = [c.name for c in COLUMNS if c.name not in data.columns]
+    missing = [c.name for c in columns if c.name not in data.columns]
     if missing:
         problems.append("missing columns: " + ", ".join(f"`{m}`" for m in missing))
-    for col in COLUMNS:
+    for col in columns:
         if col.name not in data.columns:
             continue
         actual = str(data[col.name].dtype)
@@ -372,17 +499,33 @@ def validate(data: pd.DataFrame) -> pd.DataFrame:
         elif not col.nullable and data[col.name].isna().any():
             n = int(data[col.name].isna().sum())
             problems.append(f"`{col.name}` has {n} missing values but may not be null")
-    if problems:
-        hint = ""
-        if "name" in missing and "score" in missing:
-            hint = (
-                " This looks like a wide frame (one column per dimension); read with "
-                "`shape='long'` or convert it with `humelab.to_long(df)` first."
-            )
-        raise SchemaError(
-            "Frame does not match the tidy contract (see `humelab.schema.COLUMNS`): "
-            + "; ".join(problems)
-            + "."
-            + hint
+    return problems
+
+
+def _long_problems(data: pd.DataFrame) -> list[str]:
+    return _column_problems(data, COLUMNS)
+
+
+def _wide_problems(data: pd.DataFrame) -> list[str]:
+    keys = [c for c in COLUMNS if c.name in PREDICTION_COLUMNS]
+    problems = _column_problems(data, keys)
+    # metadata is optional (``to_wide`` of a long frame has none), typed if present
+    meta = [
+        Column(c.name, c.dtype, True, c.description)
+        for c in WIDE_META
+        if c.name in data.columns
+    ]
+    problems += _column_problems(data, meta)
+    known = set(PREDICTION_COLUMNS) | {c.name for c in WIDE_META}
+    odd = [
+        str(c)
+        for c in data.columns
+        if c not in known and str(data[c].dtype) not in ("float32", "float64")
+    ]
+    if odd:
+        problems.append(
+            "dimension columns must be float32 or float64, not: "
+            + ", ".join(f"`{c}` ({data[c].dtype})" for c in odd[:5])
+            + (" ..." if len(odd) > 5 else "")
         )
-    return data
+    return problems

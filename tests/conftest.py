@@ -53,6 +53,56 @@ def no_leaked_bars():
     assert not leaked, f"test left {len(leaked)} tqdm bar(s) open"
 
 
+# -- frames by shape --
+
+
+@pytest.fixture
+def rng():
+    """A seeded numpy Generator (the same numbers in every run)."""
+    import numpy as np
+
+    return np.random.default_rng(20261202)
+
+
+@pytest.fixture(scope="session")
+def _all_shapes_long():
+    import humelab
+
+    return humelab.read_predictions(FIXTURES / "v0_all_shapes.json", errors="ignore")
+
+
+@pytest.fixture
+def tidy_df(_all_shapes_long):
+    """A tidy long frame of every model and family (from the v0 fixture JSON)."""
+    return _all_shapes_long.copy()
+
+
+@pytest.fixture
+def wide_df():
+    """The same predictions as a wide frame (one row per prediction, metadata)."""
+    import humelab
+
+    return humelab.read_predictions(
+        FIXTURES / "v0_all_shapes.json", shape="wide", errors="ignore"
+    )
+
+
+@pytest.fixture
+def null_df(_all_shapes_long):
+    """A long frame whose nullable columns hold missing values: text input rows
+    (no job id, no frame, no times)."""
+    df = _all_shapes_long
+    out = df[df["begin"].isna() & df["frame"].isna()].reset_index(drop=True)
+    assert len(out) and out["job_id"].isna().all()
+    return out
+
+
+@pytest.fixture
+def empty_df(_all_shapes_long):
+    """A tidy long frame with no rows and the contract's dtypes."""
+    return _all_shapes_long.iloc[:0].copy()
+
+
 # -- readers --
 
 

@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from ..schema import CSV_META_COLUMNS, FAMILIES, MODELS, VOCABULARY, csv_families
+from ..schema import (
+    CSV_META_COLUMNS,
+    FAMILIES,
+    MODELS,
+    VOCABULARY,
+    WIDE_META,
+    csv_families,
+)
 from ._frame import FrameBuilder, wide_from_builder
 from ._input import FileSource, inner, is_json, is_zip, load_bytes
 
@@ -32,25 +39,10 @@ _DEDUPED = re.compile(r" \[\d+\]$")
 _PREFIX = re.compile(r"^(url|file|text)-(\d+)-(.*)$", re.S)
 _SHAPES = ("long", "wide")
 
-#: CSV metadata column -> wide metadata column.
-_CSV_META_WIDE = {
-    "Probability": "prob",
-    "FaceX0": "box_x",
-    "FaceY0": "box_y",
-    "FaceWidth": "box_w",
-    "FaceHeight": "box_h",
-    "Confidence": "confidence",
-    "SpeakerConfidence": "speaker_confidence",
-    "BeginPosition": "position_begin",
-    "EndPosition": "position_end",
-    "Entity": "entity",
-    "EntityConfidence": "entity_confidence",
-    "Support": "support",
-    "Uri": "uri",
-    "LinkWord": "link_word",
-}
-_INT_META = {"BeginPosition", "EndPosition"}
-_STR_META = {"Entity", "Uri", "LinkWord"}
+#: CSV metadata column -> wide metadata column (humelab.schema.WIDE_META).
+_CSV_META_WIDE = {c.csv: c.name for c in WIDE_META if c.csv}
+_INT_META = {c.csv for c in WIDE_META if c.csv and c.dtype == "Int64"}
+_STR_META = {c.csv for c in WIDE_META if c.csv and c.dtype == "category"}
 
 
 def read_artifacts(
@@ -314,7 +306,7 @@ def _source_mapping(predictions):
     else:
         from ._predictions import _parse, _source_name, source_names
 
-        envs, job_id, _ = _parse(predictions)
+        envs, job_id, _ = _parse(predictions, reader="read_artifacts(predictions=)")
         sources = source_names(envs)
         raw_names = [_source_name(e.source) for e in envs]
         kinds = [e.source.type if e.source is not None else None for e in envs]

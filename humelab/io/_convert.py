@@ -67,7 +67,7 @@ def to_wide(data: pd.DataFrame) -> pd.DataFrame:
     --------
     to_long : the inverse.
     """
-    validate(data)
+    validate(data, shape="long", caller="to_wide")
     n = len(data)
     if n == 0:
         return empty_long().drop(columns=["family", "name", "score"])
@@ -225,7 +225,7 @@ def to_long(data: pd.DataFrame, *, families: Mapping[str, str] | None = None):
         if col in out or col in ("family", "name", "score"):
             continue
         out[col] = pd.Series(
-            pd.array([pd.NA] * len(rows), dtype="Int64")
+            pd.array([pd.NA] * len(rows), dtype="Int32")
             if col == "frame"
             else np.full(len(rows), np.nan)
             if col in ("begin", "end")

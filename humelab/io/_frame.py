@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..schema import CORE_COLUMNS
+from ..schema import CORE_COLUMNS, MODEL_META, WIDE_META
 
 __all__: list[str] = []
 
@@ -29,44 +29,8 @@ KEY_COLUMNS = ("job_id", "source", "file", "model", "group", "segment")
 #: Per-prediction columns of the long frame (repeated on every score row).
 PREDICTION_COLUMNS = KEY_COLUMNS + ("frame", "begin", "end", "text")
 
-#: Metadata columns of the wide frame, in order, with their dtypes.
-META_COLUMNS: dict[str, str] = {
-    "prob": "float64",
-    "box_x": "float64",
-    "box_y": "float64",
-    "box_w": "float64",
-    "box_h": "float64",
-    "confidence": "float64",
-    "speaker_confidence": "float64",
-    "position_begin": "Int64",
-    "position_end": "Int64",
-    "entity": "category",
-    "entity_confidence": "float64",
-    "support": "float64",
-    "uri": "category",
-    "link_word": "category",
-    "file_type": "category",
-}
-
-#: Which metadata columns each model has (wide frames show those of the models present).
-MODEL_META: dict[str, tuple[str, ...]] = {
-    "face": ("prob", "box_x", "box_y", "box_w", "box_h"),
-    "burst": (),
-    "prosody": ("confidence", "speaker_confidence"),
-    "language": ("position_begin", "position_end", "confidence", "speaker_confidence"),
-    "ner": (
-        "position_begin",
-        "position_end",
-        "entity",
-        "entity_confidence",
-        "support",
-        "uri",
-        "link_word",
-        "confidence",
-        "speaker_confidence",
-    ),
-    "facemesh": (),
-}
+#: Metadata columns of the wide frame, in order, with their dtypes (humelab.schema).
+META_COLUMNS: dict[str, str] = {c.name: c.dtype for c in WIDE_META}
 
 
 def _small(codes: np.ndarray, n: int) -> np.ndarray:
@@ -162,7 +126,7 @@ class FrameBuilder:
             codes = _small(np.array([c[0][i] for c in chunks]), ncat)
             cols[name] = _categorical(np.repeat(codes, rows), coder.categories())
         segment = np.empty(total, dtype=np.int32)
-        frame = np.zeros(total, dtype=np.int64)
+        frame = np.zeros(total, dtype=np.int32)
         frame_mask = np.ones(total, dtype=bool)
         begin = np.full(total, np.nan)
         end = np.full(total, np.nan)
@@ -284,7 +248,7 @@ def empty_long() -> pd.DataFrame:
         elif name == "segment":
             cols[name] = np.zeros(0, dtype=np.int32)
         elif name == "frame":
-            cols[name] = pd.array([], dtype="Int64")
+            cols[name] = pd.array([], dtype="Int32")
         elif name == "score":
             cols[name] = np.zeros(0, dtype=np.float32)
         else:
@@ -321,7 +285,7 @@ def wide_from_builder(builder: FrameBuilder) -> pd.DataFrame:
         codes = _small(np.array([c[0][i] for c in chunks]), len(coder.codes))
         cols[name] = _categorical(np.repeat(codes, npreds), coder.categories())
     cols["segment"] = np.concatenate([np.arange(n, dtype=np.int32) for n in npreds])
-    frame = np.zeros(total, dtype=np.int64)
+    frame = np.zeros(total, dtype=np.int32)
     frame_mask = np.ones(total, dtype=bool)
     begin = np.full(total, np.nan)
     end = np.full(total, np.nan)

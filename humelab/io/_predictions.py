@@ -200,8 +200,13 @@ def _check_option(name, value, allowed):
         )
 
 
-def _parse(src) -> tuple[list[Envelope], str | None, str]:
-    """Decode ``src`` into source results, the callback's job id, and a label."""
+def _parse(
+    src, *, reader: str = "read_predictions"
+) -> tuple[list[Envelope], str | None, str]:
+    """Decode ``src`` into source results, the callback's job id, and a label.
+
+    ``reader`` names the function (and argument) the user called, for messages.
+    """
     if isinstance(src, (list, dict)) or _is_model(src):
         try:
             data = msgspec.json.encode(src, enc_hook=_to_builtin)
@@ -215,9 +220,7 @@ def _parse(src) -> tuple[list[Envelope], str | None, str]:
     elif isinstance(src, str) and looks_like_json_text(src):
         data, label = src.encode(), "The given JSON text"
     else:
-        data, label = load_bytes(
-            src, reader="read_predictions", what="a predictions JSON file"
-        )
+        data, label = load_bytes(src, reader=reader, what="a predictions JSON file")
     if bytes(data[:3]) == b"\xef\xbb\xbf":  # a UTF-8 byte order mark
         data = memoryview(data)[3:]
     if len(data) == 0 or not first_byte(data):
