@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cost import MAX_REQUEST_BYTES, REQUEST_SLACK
 from .engines.base import EngineError
 
 __all__ = [
@@ -46,14 +47,10 @@ __all__ = [
 
 #: Sample rate Hume's v1 audio endpoint accepts (Hz).
 SAMPLE_RATE = 16000
-#: Whole multipart body limit of one v1 upload request (bytes, decimal MB).
-MAX_REQUEST_BYTES = 25_000_000
 #: Limit of one JPEG in a v1 video request (bytes).
 MAX_IMAGE_BYTES = 2_000_000
 #: Pixel limit of one JPEG (the area of 3840 x 2160).
 MAX_PIXELS = 8_294_400
-#: Room kept in each request for boundaries, part headers and the config part.
-REQUEST_SLACK = 4096
 #: Bytes of multipart framing counted per image part.
 PART_OVERHEAD = 256
 #: Size of a basic WAV header (RIFF, fmt, data).

@@ -42,6 +42,7 @@ import threading
 import time
 from email.utils import parsedate_to_datetime
 
+from ..._cost import FRAMES_PER_REQUEST
 from ...errors import InputError
 from .. import _v1media as v1m
 from .. import media
@@ -147,7 +148,7 @@ class HumeEngine(Engine):
         backoff: float = 1.0,
         max_backoff: float = 30.0,
         timeout: float = 120.0,
-        frames_per_request: int = 150,
+        frames_per_request: int = FRAMES_PER_REQUEST,
     ):
         key = api_key if api_key is not None else os.environ.get("HUME_API_KEY")
         if not key or not str(key).strip():
@@ -599,7 +600,12 @@ def _face_prediction(face: dict, fr, identify: bool) -> tuple[str, dict]:
         "frame": fr.frame,
         "time": fr.time,
         "prob": face["confidence"],
-        "box": {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0},
+        "box": {
+            "x": round(x0, 4),
+            "y": round(y0, 4),
+            "w": round(x1 - x0, 4),
+            "h": round(y1 - y0, 4),
+        },
         "emotions": _scores(face.get("expressions")),
         "facs": None,
         "descriptions": _scores(face.get("descriptions")),
