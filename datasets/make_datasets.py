@@ -1,25 +1,45 @@
-"""Make humelab's example media (everything in datasets/ except this script).
+"""Make humelab's example media, their scripts and the example results.
 
-Run from the project root:  ``python datasets/make_datasets.py``
+Run from the project root:  ``python datasets/make_datasets.py [--only PART ...]``
 
-Needs espeak-ng and sox on PATH (``apt-get install -y espeak-ng sox``) for the speech,
-plus numpy, pillow and av (PyAV) from the ``service`` extra. The outputs are committed,
-so nothing is generated or downloaded when humelab runs. Everything is synthetic: the
-voices are espeak-ng's formant synthesizer, the "faces" are drawings.
+Parts (default: all, in this order):
+
+* ``media``: the speech, video, images and text in ``humelab/examples/``. Needs
+  espeak-ng and sox on PATH (``apt-get install -y espeak-ng sox``), plus numpy,
+  pillow and av (PyAV) from the ``service`` extra.
+* ``scripts``: a ``<stem>.expressions.csv`` beside each file, stating what the
+  simulated engine should perceive (what the drawing or the sentence shows), the
+  zip, and ``index.csv``.
+* ``results``: the predictions JSON of each example in ``humelab.datasets.EXAMPLES``,
+  computed by a local humelab service with the ``simulated`` engine and stored
+  gzipped in ``humelab/examples/results/`` (what ``humelab.load_example`` reads).
+
+Every output is deterministic and committed, so nothing is generated or downloaded
+when humelab runs. Everything is synthetic: the voices are espeak-ng's formant
+synthesizer, the "faces" are drawings, and the scores are simulated.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
+import gzip
+import json
+import mimetypes
 import subprocess
+import sys
+import tempfile
+import time
 import zipfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "humelab" / "examples"
 SR = 16000
+PARTS = ("media", "scripts", "results")
 
 SPEECH = {
     "speech_greeting": (
@@ -37,6 +57,81 @@ TEXT = (
     "I am not sure this plan will work.\n"
     "The meeting starts at nine in the morning.\n"
 )
+
+
+# What the simulation should perceive (begin,end,name,level[,model]); names as in
+# humelab.schema.VOCABULARY. Blank begin/end: the whole file.
+_HEADER = (
+    "# A script for humelab's simulated engine: what it should perceive. The scores\n"
+    "# it gives are simulated (a teaching device), not a measurement.\n"
+    "begin,end,name,level,model\n"
+)
+SCRIPTS = {
+    "face_smile": [
+        ("", "", "Joy", 0.85, ""),
+        ("", "", "Amusement", 0.7, ""),
+        ("", "", "Smile", 0.8, "face"),
+        ("", "", "AU12 Lip Corner Puller", 0.75, "face"),
+        ("", "", "AU6 Cheek Raise", 0.6, "face"),
+    ],
+    "face_frown": [
+        ("", "", "Sadness", 0.8, ""),
+        ("", "", "Disappointment", 0.6, ""),
+        ("", "", "Distress", 0.55, ""),
+        ("", "", "Frown", 0.75, "face"),
+        ("", "", "AU15 Lip Corner Depressor", 0.7, "face"),
+        ("", "", "AU4 Brow Lowerer", 0.6, "face"),
+    ],
+    "face_neutral": [
+        ("", "", "Calmness", 0.6, ""),
+        ("", "", "Contemplation", 0.4, ""),
+        ("", "", "Boredom", 0.3, ""),
+    ],
+    # the drawing frowns, turns neutral, then smiles; the voice greets warmly
+    "face_talking": [
+        (0, 1.25, "Disappointment", 0.6, "face"),
+        (0, 1.25, "Sadness", 0.5, "face"),
+        (1.25, 2.75, "Calmness", 0.55, "face"),
+        (1.25, 2.75, "Interest", 0.5, "face"),
+        (2.75, "", "Joy", 0.8, "face"),
+        (2.75, "", "Amusement", 0.55, "face"),
+        ("", "", "Interest", 0.7, "prosody"),
+        ("", "", "Joy", 0.6, "prosody"),
+        ("", "", "Amusement", 0.5, "burst"),
+    ],
+    "speech_greeting": [
+        ("", "", "Joy", 0.75, ""),
+        ("", "", "Interest", 0.65, ""),
+        ("", "", "Enthusiasm", 0.55, "language"),
+    ],
+    "speech_complaint": [
+        ("", "", "Disappointment", 0.8, ""),
+        ("", "", "Anger", 0.55, ""),
+        ("", "", "Annoyance", 0.85, "language"),
+    ],
+}
+# sentences.txt: begin/end count characters, one block of rows per line
+_SENTENCE_ROWS = [
+    [("Gratitude", 0.85), ("Surprise (positive)", 0.7), ("Joy", 0.6)],
+    [("Doubt", 0.75), ("Anxiety", 0.45)],
+    [("Calmness", 0.5), ("Boredom", 0.3)],
+]
+
+
+def sentence_script() -> list[tuple]:
+    rows, pos = [], 0
+    for line, dims in zip(TEXT.splitlines(), _SENTENCE_ROWS, strict=True):
+        for name, level in dims:
+            rows.append((pos, pos + len(line), name, level, "language"))
+        pos += len(line) + 1
+    return rows
+
+
+def write_scripts() -> None:
+    for stem, rows in {**SCRIPTS, "sentences": sentence_script()}.items():
+        lines = [",".join(str(c) for c in row) for row in rows]
+        path = HERE / f"{stem}.expressions.csv"
+        path.write_text(_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
 
 
 def speak(stem: str, voice: str, sentence: str) -> Path:
@@ -132,38 +227,158 @@ def make_image(path: Path, *, smile: float, size=(192, 144), **save) -> Path:
     return path
 
 
-def main() -> None:
-    rows = []
+def make_media() -> None:
+    HERE.mkdir(parents=True, exist_ok=True)
     for stem, (voice, sentence) in SPEECH.items():
         speak(stem, voice, sentence)
-        rows.append((f"{stem}.wav", "audio", f"speech (espeak-ng, {voice}), 16 kHz"))
-        rows.append((f"{stem}.txt", "transcript", f"transcript of {stem}.wav"))
     make_video(HERE / "face_talking.mp4", read_wav(HERE / "speech_greeting.wav"))
-    rows.append(
-        ("face_talking.mp4", "video", "moving face drawing, 10 fps, with speech audio")
-    )
     make_image(HERE / "face_smile.jpg", smile=1.0, quality=85)
     make_image(HERE / "face_frown.png", smile=-0.8)
     make_image(HERE / "face_neutral.jpg", smile=0.0, quality=85)
+    (HERE / "sentences.txt").write_text(TEXT, encoding="utf-8")
+
+
+def _script_row(name: str) -> tuple[str, str, str]:
+    stem = Path(name).stem
+    return (f"{stem}.expressions.csv", "script", f"simulation script for {name}")
+
+
+def make_index_and_zip() -> None:
+    """The zip (two images and the text, with their scripts) and index.csv."""
+    rows = []
+    for stem, (voice, _) in SPEECH.items():
+        rows.append((f"{stem}.wav", "audio", f"speech (espeak-ng, {voice}), 16 kHz"))
+        rows.append((f"{stem}.txt", "transcript", f"transcript of {stem}.wav"))
+        rows.append(_script_row(f"{stem}.wav"))
+    rows.append(
+        ("face_talking.mp4", "video", "moving face drawing, 10 fps, with speech audio")
+    )
+    rows.append(_script_row("face_talking.mp4"))
     for name, what in (
         ("face_smile.jpg", "smiling face drawing"),
         ("face_frown.png", "frowning face drawing"),
         ("face_neutral.jpg", "neutral face drawing"),
     ):
         rows.append((name, "image", what))
-    (HERE / "sentences.txt").write_text(TEXT, encoding="utf-8")
+        rows.append(_script_row(name))
     rows.append(("sentences.txt", "text", "three short sentences"))
+    rows.append(_script_row("sentences.txt"))
     with zipfile.ZipFile(HERE / "faces.zip", "w", zipfile.ZIP_STORED) as zf:
         for name in ("face_smile.jpg", "face_neutral.jpg", "sentences.txt"):
-            info = zipfile.ZipInfo(f"faces/{name}", date_time=(2026, 1, 1, 0, 0, 0))
-            zf.writestr(info, (HERE / name).read_bytes())
-    rows.append(("faces.zip", "archive", "zip of two images and the text file"))
+            for member in (name, f"{Path(name).stem}.expressions.csv"):
+                info = zipfile.ZipInfo(
+                    f"faces/{member}", date_time=(2026, 1, 1, 0, 0, 0)
+                )
+                zf.writestr(info, (HERE / member).read_bytes())
+    rows.append(
+        ("faces.zip", "archive", "zip of two images and the text file, with scripts")
+    )
     with open(HERE / "index.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["file", "kind", "description"])
         writer.writerows(rows)
-    total = sum(p.stat().st_size for p in HERE.iterdir() if p.is_file())
-    print(f"wrote {len(rows)} files; datasets/ is {total / 1e6:.2f} MB")
+
+
+# -- results -------------------------------------------------------------------------
+
+
+def _parts(inputs) -> list[tuple[str, bytes]]:
+    """(upload name, bytes) of an example's inputs (see humelab.datasets.EXAMPLES)."""
+    import humelab
+
+    out = []
+    for item in inputs:
+        if item == "*":
+            out += [(p.name, p.read_bytes()) for p in humelab.example_files(
+                with_scripts=True)]  # fmt: skip
+        elif isinstance(item, tuple):
+            name, members = item
+            buf = _zip_bytes(members)
+            out.append((name, buf))
+        else:
+            out.append((item, (HERE / item).read_bytes()))
+    return out
+
+
+def _zip_bytes(members) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for m in members:
+            info = zipfile.ZipInfo(m, date_time=(2026, 1, 1, 0, 0, 0))
+            zf.writestr(info, (HERE / m).read_bytes())
+    return buf.getvalue()
+
+
+def example_predictions(name: str, url: str, api_key: str) -> bytes:
+    """Run example ``name`` on the service at ``url``; its predictions JSON bytes.
+
+    The JSON is re-serialised compactly (UTF-8, keys in the service's order).
+    """
+    import requests
+
+    from humelab.datasets import EXAMPLES
+
+    _, inputs, models = EXAMPLES[name]
+    files = [
+        ("file", (n, data, mimetypes.guess_type(n)[0] or "application/octet-stream"))
+        for n, data in _parts(inputs)
+    ]
+    with requests.Session() as http:
+        http.headers["X-Hume-Api-Key"] = api_key
+        r = http.post(
+            f"{url}/v0/batch/jobs",
+            files=files,
+            data={"json": json.dumps({"models": models})},
+            timeout=60,
+        )
+        r.raise_for_status()
+        job_id = r.json()["job_id"]
+        deadline = time.monotonic() + 300
+        while True:
+            job = http.get(f"{url}/v0/batch/jobs/{job_id}", timeout=30).json()
+            status = job["state"]["status"]
+            if status == "COMPLETED":
+                break
+            if status == "FAILED" or time.monotonic() > deadline:
+                raise RuntimeError(f"example {name}: job {job_id} ended {job['state']}")
+            time.sleep(0.05)
+        r = http.get(f"{url}/v0/batch/jobs/{job_id}/predictions", timeout=60)
+        r.raise_for_status()
+    data = json.loads(r.content.decode("utf-8"))
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def make_results() -> None:
+    import humelab
+    from humelab.datasets import EXAMPLES, results_path
+
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        with humelab.serve(data_dir=tmp, quiet=True) as server:
+            for name in EXAMPLES:
+                data = example_predictions(name, server.url, server.api_key)
+                path = results_path(name)
+                path.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
+                print(f"{name}: {len(data) / 1e3:.0f} kB JSON, "
+                      f"{path.stat().st_size / 1e3:.0f} kB gzipped")  # fmt: skip
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    args = ap.parse_args(argv)
+    if "media" in args.only:
+        make_media()
+    if "scripts" in args.only:
+        write_scripts()
+        make_index_and_zip()
+    if "results" in args.only:
+        make_results()
+    total = sum(p.stat().st_size for p in HERE.rglob("*") if p.is_file())
+    print(f"humelab/examples is {total / 1e6:.2f} MB", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from .analysis import (  # importing it registers the `df.hume` accessor
     top_emotions,
 )
 from .client import Client, Job, JobGroup, JobStatus, run, stop_embedded, wait_all
-from .datasets import example_files
+from .datasets import example_files, list_examples, load_example
 from .errors import (
     APIError,
     AuthError,
@@ -109,6 +109,8 @@ __all__ = [
     "JobGroup",
     "JobStatus",
     "example_files",
+    "list_examples",
+    "load_example",
     "run",
     "wait_all",
 ]

@@ -13,9 +13,11 @@ A script is a CSV sidecar of the same stem as a media or text file
   every model that has the dimension.
 
 Lines starting with ``#`` are comments. Where rows overlap for one dimension, the
-later row wins. Text has no time axis: for a text file every row applies to all of
-it. This module reads scripts and pairs them with the files they describe; the
-simulated engine turns them into scores (:func:`._scores.follow_script`).
+later row wins. Text files have no time axis: there ``begin`` and ``end`` count
+characters (as a prediction's ``position``), and a row covers the units whose middle
+lies within it. This module reads scripts and pairs them with the files they
+describe; the simulated engine turns them into scores
+(:func:`._scores.follow_script`).
 """
 
 from __future__ import annotations

@@ -142,12 +142,13 @@ class _Measure:
     # -- scores -----------------------------------------------------------------
 
     def families(
-        self, model, group, t, *, feature=None, jitter=None, only=None, timed=True
+        self, model, group, t, *, feature=None, jitter=None, only=None, at=None
     ):
         """Score rows per family for ``model``: {family: [entries per point]}.
 
-        With a script, scores follow it (:func:`._scores.follow_script`); ``timed``
-        False (text without times) applies every script row to every point.
+        With a script, scores follow it (:func:`._scores.follow_script`) at the
+        points ``at`` (default ``t``; text without times passes the character
+        positions of its units, so a script's begin and end count characters).
         """
         out = {}
         t = np.asarray(t, dtype=np.float64)
@@ -159,9 +160,7 @@ class _Measure:
                 seed, family, len(names), t, feature=feature, jitter=jitter
             )
             if self.script is not None and family != "sentiment":
-                levels = self.script.levels(
-                    model, names, t if timed else None, size=len(t)
-                )
+                levels = self.script.levels(model, names, t if at is None else at)
                 m = follow_script(m, levels, seed)
             out[family] = [as_entries(names, row) for row in m]
         return out
@@ -198,7 +197,7 @@ class _Measure:
                 t,
                 jitter=self._jitter(members),
                 only=families,
-                timed=timed,
+                at=None if timed else self._positions(members),
             )
             preds = []
             for i, u in enumerate(members):
@@ -226,7 +225,11 @@ class _Measure:
         for gid, members in self._group(us, cfg.get("identify_speakers")):
             t = self._times(members, timed)
             fam = self.families(
-                "ner", gid, t, jitter=self._jitter(members), timed=timed
+                "ner",
+                gid,
+                t,
+                jitter=self._jitter(members),
+                at=None if timed else self._positions(members),
             )
             preds = []
             for i, u in enumerate(members):
@@ -250,6 +253,11 @@ class _Measure:
                 )
             gp.append({"id": gid, "predictions": preds})
         return {"metadata": metadata, "grouped_predictions": gp}
+
+    @staticmethod
+    def _positions(units):
+        """Character midpoints of text units (where a script applies to text)."""
+        return [(u.begin + u.end) / 2 for u in units]
 
     @staticmethod
     def _times(units, timed):
