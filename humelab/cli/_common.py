@@ -26,10 +26,13 @@ NOTE = (
 )
 
 
-class HelpFormatter(
-    argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter
-):
-    """Defaults shown in help; descriptions keep their line breaks."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown in help, unless None or a flag's False (which say nothing)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _absolute(text: str) -> str:

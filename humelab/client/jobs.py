@@ -49,6 +49,16 @@ __all__ = [
 ]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Files we write get the mode of any new file (0644 under the usual umask), not
+#: mkstemp's 0600.
+_FILE_MODE = 0o666 & ~_umask()
+
 #: Builds the default client for the deprecated ``Job(job_id)`` without a client;
 #: set by :mod:`humelab.client` (jobs never import the client module).
 _default_client: Callable[[], Any] | None = None
@@ -267,6 +277,7 @@ class Job:
                 for block in response.iter_content(1 << 20):
                     fh.write(block)
             verify(tmp, path)
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, target)
         finally:
             response.close()
@@ -326,6 +337,7 @@ class Job:
         os.close(fd)
         try:
             shutil.copyfile(cached, tmp)
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):
