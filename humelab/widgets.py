@@ -181,7 +181,7 @@ class ExplorePanel(widgets.VBox):
         media=None,
         simulated=None,
     ):
-        validate(data)
+        validate(data, shape="long", caller="explore")
         if not len(data):
             raise InputError(
                 "`explore` got an empty frame (0 rows); read a job or file with "
@@ -408,7 +408,10 @@ class ExplorePanel(widgets.VBox):
             columns = np.column_stack(
                 [wd.smooth(track, track.column(n), window) for n in shown]
             )
-        if self.view.value == "lines":
+        lines = self.view.value == "lines"
+        # names as tick labels need a wider left margin than score ticks
+        ax.set_position((0.07, 0.17, 0.68, 0.72) if lines else (0.15, 0.17, 0.6, 0.72))
+        if lines:
             self._cax.set_visible(False)
             for j, name in enumerate(shown):
                 x, y = wd.line_xy(track, columns[:, j])
