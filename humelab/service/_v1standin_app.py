@@ -283,7 +283,10 @@ def create_app(state: StandInState) -> Starlette:
 
     async def upload(request: Request, endpoint: str) -> JSONResponse:
         rec = rec_of(request)
-        started = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.timezone.utc)
+        started = now.replace(
+            microsecond=now.microsecond // 1000 * 1000
+        )  # ms, as shown
         with state.lock:
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
