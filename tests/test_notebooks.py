@@ -17,11 +17,6 @@ NOTEBOOKS = sorted(
 CELL_TIMEOUT = 120
 
 
-def test_there_are_notebooks():
-    names = [p.name for p in NOTEBOOKS]
-    assert "00_quickstart.ipynb" in names and "01_jobs.ipynb" in names
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_is_stripped(path):
     import nbformat

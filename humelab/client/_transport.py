@@ -155,7 +155,11 @@ class Transport:
             :class:`AuthError` for 401/403, :class:`NotFoundError` for 404,
             :class:`RateLimitError` for 429 once retries are spent.
         """
-        kwargs.setdefault("timeout", self.timeout)
+        kwargs["timeout"] = (
+            self.timeout
+            if kwargs.get("timeout") is None
+            else timeout_pair(kwargs["timeout"])
+        )
         # Never follow a redirect: requests would forward the key header to any host
         # in `Location` (it strips only `Authorization`).
         kwargs["allow_redirects"] = False
@@ -181,7 +185,7 @@ class Transport:
             hint = _MAYBE_SENT if method not in _IDEMPOTENT else ""
             raise APIError(
                 f"{method} {path}: no answer from {self.base_url} within "
-                f"{self.timeout[1]:g} s. Pass a larger `timeout=` to Client.{hint}"
+                f"{kwargs['timeout'][1]:g} s. Pass a larger `timeout=`.{hint}"
             ) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
         # The response keeps the request it answered, key header and all; hand on

@@ -457,3 +457,37 @@ def test_timeout_none_means_the_default_and_bad_ones_are_named(service, tmp_path
     for bad in (0, -1, "60", (1, 2, 3), True):
         with pytest.raises(humelab.InputError, match=r"`timeout` must be .* got"):
             humelab.Client(service.url, "k", timeout=bad, data_dir=tmp_path)
+
+
+def test_submit_shows_upload_progress_and_honours_timeout(tmp_path, capfd):
+    # Given a "service" that reads the upload slowly and never answers
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    stop = threading.Event()
+
+    def slow_reader():
+        conn, _ = srv.accept()
+        with conn:
+            while not stop.is_set():
+                if not conn.recv(256 * 1024):
+                    break
+                stop.wait(0.1)
+
+    threading.Thread(target=slow_reader, daemon=True).start()
+    data = ("big.wav", bytes(8 * 1024 * 1024))
+    url = f"http://127.0.0.1:{srv.getsockname()[1]}"
+    try:
+        with humelab.Client(url, "k", data_dir=tmp_path) as client:
+            # When a file is submitted with a progress bar and a short timeout
+            with pytest.raises(humelab.APIError, match=r"no answer .* within 0.5 s"):
+                client.submit(data, models={"prosody": {}}, progress=True, timeout=0.5)
+    finally:
+        stop.set()
+        srv.close()
+    # Then a bar in bytes was drawn while the body went out
+    err = capfd.readouterr().err
+    assert "uploading 1 file" in err and "MB" in err

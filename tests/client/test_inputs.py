@@ -1,4 +1,4 @@
-"""Collecting inputs, preflight limits, chunking (humelab.client.inputs); example files."""
+"""Collecting inputs, preflight limits, chunking (humelab.client.inputs)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from humelab.client.inputs import (
     collect_inputs,
     preflight,
 )
+from tests.media import make_wav
 
 
 @pytest.fixture
@@ -194,3 +195,24 @@ def test_example_files_missing_folder_is_explained(monkeypatch, tmp_path):
     monkeypatch.setenv("HUMELAB_DATASETS", os.fspath(tmp_path))
     with pytest.raises(humelab.InputError, match=r"example media were not found"):
         humelab.example_files()
+
+
+def test_folder_walk_skips_files_no_model_reads(tmp_path, capfd):
+    # Given a folder with media beside a README, an index and a script
+    (tmp_path / "p1").mkdir()
+    wav = make_wav(tmp_path / "p1" / "clip.wav", 0.5)
+    for name in ("README.md", "index.csv", "make.py"):
+        (tmp_path / name).write_text("not media")
+    (tmp_path / "notes.txt").write_text("A text the language model reads.")
+    # When it is collected
+    bundle = collect_inputs(tmp_path)
+    # Then only what a model reads is sent, and one line says what was skipped
+    assert sorted(f.name for f in bundle.files) == ["notes.txt", "p1/clip.wav"]
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "skipped 3 files" in err
+    assert "README.md" in err and "name a file directly" in err
+    # and a file named directly is sent whatever it is
+    assert [f.name for f in collect_inputs(tmp_path / "README.md").files] == [
+        "README.md"
+    ]
+    assert wav.is_file()
