@@ -1,9 +1,9 @@
 """The ``humelab`` command line: every subcommand, one parser, one dispatch.
 
 Each module here registers its subcommands with ``register(subparsers)``:
-:mod:`._serve` (``serve``), :mod:`._read` (``read``) and :mod:`._jobs` (``submit``,
-``wait``, ``fetch``, ``jobs``, ``demo``). Flags mean the same everywhere
-(:mod:`._common`).
+:mod:`._serve` (``serve``), :mod:`._read` (``read``), :mod:`._jobs` (``submit``,
+``wait``, ``fetch``, ``jobs``, ``demo``) and :mod:`._standin` (``v1-standin``). Flags
+mean the same everywhere (:mod:`._common`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import sys
 
 from .. import __version__
 from ..errors import HumelabError, JobTimeoutError
-from . import _jobs, _read, _serve
+from . import _jobs, _read, _serve, _standin
 from ._common import EXIT_TIMEOUT, HelpFormatter
 
 __all__ = ["main", "EXIT_TIMEOUT"]
 
-_COMMANDS = (_serve, _read, _jobs)
+_COMMANDS = (_serve, _read, _jobs, _standin)
 
 
 def _parser() -> argparse.ArgumentParser:
