@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ._frame import FrameBuilder, wide_from_builder
-from ._input import inner, is_zip, json_error, load_bytes
+from ._input import inner, is_zip, json_error, load_bytes, looks_like_json_text
 
 __all__ = ["read_v1"]
 
@@ -79,7 +79,9 @@ def read_v1(
         one float column per name (NaN where v1 sent no probability). Faces that
         were listed but not measured (``face_id`` null) are rows of group
         ``unmeasured`` with their box and ``prob`` and no scores; in the long form
-        they have no rows.
+        they have no rows. For :func:`to_long` drop the v1 id columns first and
+        name the families of non-emotion names (``families={"smile":
+        "descriptions"}``): v1 names are not in the v0 vocabularies it knows.
 
     Returns
     -------
@@ -116,7 +118,7 @@ def read_v1(
     bodies = _load_all(data)
     names = _sources(bodies, source)
     builder = FrameBuilder(meta=shape == "wide")
-    extra: list[dict] = []  # per chunk: v1 id columns for the wide form
+    groups = _Groups()
     offsets: dict[str, float] = {}
     last = None
     for (body, label, _), name in zip(bodies, names, strict=True):
@@ -125,12 +127,14 @@ def read_v1(
             offsets.clear()
         last = name
         if kind == "audio":
-            _add_audio(builder, extra, body, name, offsets.get("audio", 0.0), label)
+            _add_audio(groups, builder, body, name, offsets.get("audio", 0.0), label)
             dur = body.get("received", {}).get("audio_duration_ms") or 0
             offsets["audio"] = offsets.get("audio", 0.0) + dur / 1000.0
         else:
-            _add_video(builder, extra, body, name, offsets.get("frames", 0), fps, label)
-            offsets["frames"] = offsets.get("frames", 0) + _frames_of(body)
+            at = offsets.get("frames", 0)
+            _add_video(groups, builder, body, name, at, fps, label)
+            offsets["frames"] = at + _frames_of(body)
+    extra = groups.flush(builder)
     if shape == "wide":
         df = _wide(builder, extra)
     else:
@@ -178,6 +182,8 @@ def _load_one(item) -> list[tuple[dict, str, str | None]]:
         return [(body, "The SDK response", None)]
     if isinstance(item, dict):
         return [(item, "The given response", None)]
+    if isinstance(item, str) and looks_like_json_text(item):
+        item = item.encode("utf-8")  # JSON text, not a path
     if not _is_source(item):
         raise ReadError(
             f"`read_v1` cannot read a {type(item).__name__}; pass a v1 response "
@@ -293,98 +299,99 @@ def _scores(builder, pred, families, label):
     return fams, names, vals
 
 
-def _add_chunk(
-    builder,
-    extra,
-    keys,
-    preds,
-    *,
-    begin=None,
-    end=None,
-    frame=None,
-    meta=None,
-    ids=None,
-):
-    counts = [len(p[0]) for p in preds]
-    if not counts:
-        return
-    builder.add(
-        keys,
-        counts=counts,
-        frame=frame,
-        begin=begin,
-        end=end,
-        family_codes=np.array([c for p in preds for c in p[0]], dtype=np.int64),
-        name_codes=np.array([c for p in preds for c in p[1]], dtype=np.int64),
-        scores=np.array([v for p in preds for v in p[2]], dtype=np.float64),
-        meta=meta,
-    )
-    extra.append(ids or {})
+class _Groups:
+    """Predictions collected per (source, model, group), in order of first
+    appearance, so consecutive requests of one source form one group."""
+
+    def __init__(self):
+        self.groups: dict[tuple, dict] = {}
+
+    def add(self, key, pred, *, begin, end, frame, meta, ids):
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = {
+                "preds": [],
+                "begin": [],
+                "end": [],
+                "frame": [],
+                "meta": {k: [] for k in meta},
+                "ids": {k: [] for k in ids},
+            }
+        g["preds"].append(pred)
+        g["begin"].append(begin)
+        g["end"].append(end)
+        g["frame"].append(frame)
+        for k, v in meta.items():
+            g["meta"][k].append(v)
+        for k, v in ids.items():
+            g["ids"][k].append(v)
+
+    def flush(self, builder) -> list[dict]:
+        """Add every group to ``builder``; returns the v1 id columns per chunk."""
+        extra = []
+        for (source, model, group), g in self.groups.items():
+            preds = g["preds"]
+            frames = g["frame"]
+            fr = None
+            if any(f is not None for f in frames):
+                fr = (
+                    np.array([-1 if f is None else f for f in frames], dtype=np.int64),
+                    np.array([f is None for f in frames], dtype=bool),
+                )
+            builder.add(
+                (None, source, source, model, group),
+                counts=[len(p[0]) for p in preds],
+                frame=fr,
+                begin=np.array(g["begin"], dtype=np.float64),
+                end=np.array(g["end"], dtype=np.float64),
+                family_codes=np.array([c for p in preds for c in p[0]], dtype=np.int64),
+                name_codes=np.array([c for p in preds for c in p[1]], dtype=np.int64),
+                scores=np.array([v for p in preds for v in p[2]], dtype=np.float64),
+                meta=g["meta"],
+            )
+            extra.append(g["ids"])
+        return extra
 
 
-def _add_audio(builder, extra, body, name, offset, label):
-    ms = body["measurements"]
-    preds, begin, end = [], [], []
-    ids = {"utterance_id": [], "measurement_id": [], "trigger": []}
-    for m in ms:
-        preds.append(_scores(builder, m, _AUDIO_FAMILIES, label))
-        begin.append(offset + m["audio_start_ms"] / 1000.0)
-        end.append(offset + m["audio_end_ms"] / 1000.0)
-        ids["utterance_id"].append(m.get("utterance_id"))
-        ids["measurement_id"].append(m.get("measurement_id"))
-        ids["trigger"].append(m.get("trigger"))
-    n = len(preds)
-    _add_chunk(
-        builder,
-        extra,
-        (None, name, name, "prosody", "unknown"),
-        preds,
-        begin=np.array(begin, dtype=np.float64),
-        end=np.array(end, dtype=np.float64),
-        meta={"confidence": [None] * n, "speaker_confidence": [None] * n},
-        ids=ids,
-    )
+def _add_audio(groups, builder, body, name, offset, label):
+    for m in body["measurements"]:
+        groups.add(
+            (name, "prosody", "unknown"),
+            _scores(builder, m, _AUDIO_FAMILIES, label),
+            begin=offset + m["audio_start_ms"] / 1000.0,
+            end=offset + m["audio_end_ms"] / 1000.0,
+            frame=None,
+            meta={"confidence": None, "speaker_confidence": None},
+            ids={
+                "utterance_id": m.get("utterance_id"),
+                "measurement_id": m.get("measurement_id"),
+                "trigger": m.get("trigger"),
+            },
+        )
 
 
-def _add_video(builder, extra, body, name, offset, fps, label):
-    groups: dict[str, list] = {}
+def _add_video(groups, builder, body, name, offset, fps, label):
     for m in body["measurements"]:
         frame = offset + int(m["frame_id"])
+        t = frame / fps if fps else np.nan
         for face in m.get("faces") or ():
             fid = face.get("face_id")
-            gid = "unmeasured" if fid is None else f"face_{fid}"
-            box = face.get("bbox") or [None] * 4
-            groups.setdefault(gid, []).append((frame, fid, face, box))
-    for gid, faces in groups.items():
-        preds, frames, metas = (
-            [],
-            [],
-            {k: [] for k in ("prob", "box_x", "box_y", "box_w", "box_h")},
-        )
-        fids = []
-        for frame, fid, face, box in faces:
-            preds.append(_scores(builder, face, _FACE_FAMILIES, label))
-            frames.append(frame)
-            fids.append(fid)
-            x0, y0, x1, y1 = (list(box) + [None] * 4)[:4]
-            metas["prob"].append(face.get("confidence"))
-            metas["box_x"].append(x0)
-            metas["box_y"].append(y0)
-            metas["box_w"].append(None if x1 is None or x0 is None else x1 - x0)
-            metas["box_h"].append(None if y1 is None or y0 is None else y1 - y0)
-        fr = np.array(frames, dtype=np.int64)
-        t = fr / fps if fps else np.full(len(fr), np.nan)
-        _add_chunk(
-            builder,
-            extra,
-            (None, name, name, "face", gid),
-            preds,
-            frame=(fr, np.zeros(len(fr), dtype=bool)),
-            begin=t,
-            end=t.copy(),
-            meta=metas,
-            ids={"face_id": fids},
-        )
+            x0, y0, x1, y1 = (list(face.get("bbox") or []) + [None] * 4)[:4]
+            groups.add(
+                (name, "face", "unmeasured" if fid is None else f"face_{fid}"),
+                _scores(builder, face, _FACE_FAMILIES, label),
+                begin=t,
+                end=t,
+                frame=frame,
+                meta={
+                    "prob": face.get("confidence"),
+                    "box_x": x0,
+                    "box_y": y0,
+                    "box_w": None if x1 is None or x0 is None else x1 - x0,
+                    "box_h": None if y1 is None or y0 is None else y1 - y0,
+                },
+                ids={"face_id": fid},
+            )
 
 
 def _wide(builder, extra) -> pd.DataFrame:
