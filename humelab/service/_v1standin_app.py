@@ -188,7 +188,36 @@ class _Reply(Exception):
         self.response = response
 
 
-def _failure_response(f: Failure, endpoint: str, request_id: str) -> JSONResponse:
+class _Dropped:
+    """An answer cut off: headers announce a body that never comes, then the
+    connection closes (the client sees a protocol error, as on a lost link)."""
+
+    status_code = 200
+
+    async def __call__(self, scope, receive, send):
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"1000"),
+                ],
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": b'{"request_id', "more_body": True}
+        )
+        raise _DropConnection
+
+
+class _DropConnection(Exception):
+    """Raised after a partial answer so the server closes the connection."""
+
+
+def _failure_response(f: Failure, endpoint: str, request_id: str):
+    if f.status == "drop":
+        return _Dropped()
     headers = {}
     if f.retry_after is not None:
         headers["Retry-After"] = f"{f.retry_after:g}"
@@ -460,6 +489,8 @@ def create_app(state: StandInState) -> Starlette:
 
     async def on_crash(request: Request, exc: Exception):
         rec = rec_of(request)
+        if isinstance(exc, _DropConnection):
+            return JSONResponse({})  # never sent: the answer had started
         rec.code = "internal_error"
         return JSONResponse(
             _error_body(500, "internal_error", "internal error", rec.request_id),
@@ -517,7 +548,12 @@ class _Recorder:
                 rec.status = message["status"]
             await send(message)
 
-        await self.app(scope, receive, send_status)
+        try:
+            await self.app(scope, receive, send_status)
+        except _DropConnection:
+            # An injected drop: leave the answer incomplete; uvicorn closes the
+            # connection (and logs that the app did not complete the response).
+            rec.code = "dropped"
 
 
 def _do_audio(data: bytes, cfg: dict) -> dict:

@@ -153,7 +153,7 @@ class V1StandIn:
 
     def fail_next(
         self,
-        status: int,
+        status: int | str,
         *,
         retry_after: float | None = None,
         times: int = 1,
@@ -165,13 +165,15 @@ class V1StandIn:
 
         Parameters
         ----------
-        status : int
-            HTTP status. 401 gets the auth body ``{"message", "request_id"}``; 429
-            and unmapped statuses (502, 504...) a gateway body ``{"message"}``;
-            others an ``ErrorBody`` with the code of that status (400
-            ``message_invalid``, 403 ``forbidden``, 413 ``audio_too_long`` or
-            ``image_too_large``, 415 ``unsupported_media_type``, 500
-            ``internal_error``, 503 ``server_busy``).
+        status : int or "drop"
+            HTTP status, or ``"drop"``: headers promising a body, a few bytes,
+            then the connection closes (a lost connection). 401 gets the auth
+            body ``{"message", "request_id"}``; 429 and unmapped statuses (502,
+            504...) a gateway body ``{"message"}``; others an ``ErrorBody`` with
+            the code of that status: 400 ``message_invalid``, 403 ``forbidden``,
+            413 ``audio_too_long`` or ``image_too_large``, 415
+            ``unsupported_media_type``, 500 ``internal_error``, 503
+            ``server_busy``.
         retry_after : float, optional
             Seconds sent as ``Retry-After``.
         times : int
@@ -191,11 +193,16 @@ class V1StandIn:
                 "`endpoint` must be 'audio', 'video', 'runs' or None, got "
                 f"{endpoint!r}."
             )
+        if status != "drop" and not (isinstance(status, int) and 400 <= status < 600):
+            raise InputError(
+                f"`status` must be an HTTP error status (400-599) or 'drop', got "
+                f"{status!r}."
+            )
         if int(times) < 1:
             raise InputError(f"`times` must be >= 1, got {times!r}.")
         with self._state.lock:
             self._state.failures.append(
-                Failure(int(status), retry_after, endpoint, code, message, int(times))
+                Failure(status, retry_after, endpoint, code, message, int(times))
             )
 
     # -- what was received ----------------------------------------------------------

@@ -710,6 +710,19 @@ def test_fail_next_statuses_and_bodies(standin):
         standin.fail_next(503, endpoint="text")
 
 
+def test_a_dropped_connection(standin):
+    data = wav_bytes(speech([(100, 900)], 1000))
+    standin.fail_next("drop")
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        post(standin, "audio", [data])
+    assert post(standin, "audio", [data]).status_code == 200
+    assert [r.code for r in standin.uploads()] == ["dropped", None]
+    assert standin.uploads()[0].run_id is None  # dropped before it was measured
+    for bad in (200, 302, "reset"):
+        with pytest.raises(Exception, match="status"):
+            standin.fail_next(bad)
+
+
 def test_random_failures_are_seeded_and_spare_the_runs_endpoints():
     data = wav_bytes(speech([(100, 900)], 1000))
     seqs = []
