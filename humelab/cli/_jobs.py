@@ -63,6 +63,13 @@ def register(subparsers) -> None:
     p.add_argument(
         "--resubmit", action="store_true", help="submit even if already in the ledger"
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing: print what the job would cost on the `hume` engine "
+        "(requests and billed seconds of media) and exit",
+    )
+    _engine_flag(p)
     p.set_defaults(func=_submit)
 
     p = add_parser(
@@ -130,11 +137,27 @@ def register(subparsers) -> None:
         action="store_true",
         help="run the examples again even if the ledger holds their job",
     )
+    _engine_flag(p)
     p.set_defaults(func=_demo)
 
 
+def _engine_flag(parser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("simulated", "hume"),
+        default=None,
+        help="the embedded service's engine (default simulated; hume needs "
+        "$HUME_API_KEY); a service at --url has its own",
+    )
+
+
 def _client(args):
-    return Client(args.url, args.api_key, data_dir=args.data_dir)
+    return Client(
+        args.url,
+        args.api_key,
+        data_dir=args.data_dir,
+        engine=getattr(args, "engine", None),
+    )
 
 
 def _parse_models(text: str | None) -> dict | None:
@@ -191,6 +214,8 @@ def _submit(args) -> int:
     # Everything that can be checked here is, before any service is started.
     models = _parse_models(args.models)
     check_config(models, None)
+    if args.dry_run:
+        return _dry_run(args, models)
     preflight(
         collect_inputs(args.paths or None, text=args.text),
         max_urls=10**9,
@@ -216,6 +241,29 @@ def _submit(args) -> int:
             _wait_for(group, args, client)
             for job in group:
                 print(f"{job.id} {job.status}", file=sys.stderr)
+    return 0
+
+
+def _dry_run(args, models) -> int:
+    # Estimated locally: no service is started or contacted.
+    est = Client("http://127.0.0.1:9", data_dir=args.data_dir).estimate(
+        args.paths or None, text=args.text, models=models
+    )
+    print(
+        f"On the `hume` engine this job would send {est['requests']} request"
+        f"{'s' if est['requests'] != 1 else ''} to Hume: {est['audio_seconds']:.1f} s "
+        f"of audio and {est['images']} image{'s' if est['images'] != 1 else ''}, "
+        f"billed as about {est['billed_seconds']:.0f} s of media "
+        "(Hume's minimum per request included)."
+    )
+    for model, names in sorted(est["unsupported"].items()):
+        print(f"  `{model}` cannot be measured by v1 for: {', '.join(names)}")
+    if est["not_estimated"]:
+        print(
+            f"  not estimated (the service fetches them): "
+            f"{len(est['not_estimated'])} URLs"
+        )
+    print("Nothing was sent (--dry-run).")
     return 0
 
 

@@ -13,15 +13,19 @@ import contextlib
 import hashlib
 import os
 import secrets
+import tempfile
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
-from .. import settings
-from ..errors import InputError
+from .. import _cost, settings
+from .._stacklevel import stack_level
+from ..contract import MODELS
+from ..errors import HumelabWarning, InputError
 from ._embedded import CallbackReceiver, embedded_server, running_embedded
 from ._ledger import Ledger, ledger_frame
 from ._submit import Submitted, check_config, submit_one
@@ -65,6 +69,10 @@ class Client:
         Where the ledger, the download cache and the embedded service's jobs live.
         Defaults to the env var ``HUMELAB_DATA_DIR``, else the per-user data
         directory (``platformdirs``).
+    engine : {"simulated", "hume"}, optional
+        The embedded service's engine (default ``simulated``). ``"hume"`` measures
+        through Hume's v1 API with ``HUME_API_KEY`` (billed by Hume; see
+        :meth:`estimate`). Only for the embedded service.
 
     Examples
     --------
@@ -83,13 +91,21 @@ class Client:
         max_retries: int = 5,
         poll_interval: float = 2.0,
         data_dir: str | os.PathLike | None = None,
+        engine: str | None = None,
     ):
         self.data_dir = settings.default_data_dir(data_dir)
         base_url = settings.service_url(base_url)
         api_key = settings.service_key(api_key)
         self.embedded = base_url is None
+        if engine is not None and not self.embedded:
+            raise InputError(
+                f"`engine={engine!r}` chooses the embedded service's engine, but this "
+                f"client talks to {base_url}, whose engine is set where it runs "
+                "(`humelab serve --engine ...`). Leave `engine` out, or unset "
+                "`base_url` / HUMELAB_URL."
+            )
         if self.embedded:
-            server = embedded_server(self.data_dir)
+            server = embedded_server(self.data_dir, engine)
             base_url = server.url
             api_key = server.api_key  # the embedded service's own key
             self.service = f"embedded:{server.data_dir}"
@@ -294,6 +310,7 @@ class Client:
         """
         check_config(models, transcription)
         bundle = preflight(collect_inputs(inputs, urls=urls, files=files, text=text))
+        self._warn_engine_limits(models)
         return self._submit(
             bundle,
             models=models,
@@ -343,6 +360,7 @@ class Client:
         check_config(models, transcription)
         bundle = collect_inputs(inputs, urls=urls, files=files, text=text)
         preflight(bundle, max_urls=10**9, max_files=10**9, max_texts=10**9)
+        self._warn_engine_limits(models)
         chunks = chunk_inputs(
             bundle, max_urls=max_per_job, max_files=max_per_job, max_texts=max_per_job
         )
@@ -363,6 +381,25 @@ class Client:
             for chunk in chunks
         ]
         return JobGroup(jobs)
+
+    def _warn_engine_limits(self, models: dict | None) -> None:
+        """Warn before upload when the ``hume`` engine is asked for what v1 lacks."""
+        if self.engine != "hume":
+            return
+        wanted = [
+            m for m, c in (models or dict.fromkeys(MODELS, {})).items() if c is not None
+        ]
+        missing = [m for m in wanted if m in _cost.UNSUPPORTED_MODELS]
+        if "face" in wanted and (models or {}).get("face", {}).get("facs") is not None:
+            missing.append("face.facs")
+        if missing:
+            warnings.warn(
+                f"The `hume` engine (Hume's v1 API) cannot measure "
+                f"{', '.join(f'`{m}`' for m in missing)}; each file will carry an "
+                "error entry saying so. Leave them out of `models` to avoid it.",
+                HumelabWarning,
+                stacklevel=stack_level(),
+            )
 
     def _submit(self, bundle: Inputs, **options) -> Job:
         submitted = submit_one(self, bundle, **options)
@@ -415,6 +452,66 @@ class Client:
             self._job(str(item["job_id"]), details=item)
             for item in self.get_json(_JOBS, params=params)
         ]
+
+    def estimate(
+        self,
+        inputs: Any = None,
+        *,
+        urls: Iterable[str] | str | None = None,
+        files: Iterable[Any] | None = None,
+        text: Iterable[str] | str | None = None,
+        models: dict[str, dict] | None = None,
+    ) -> dict[str, Any]:
+        """What a job would cost on the ``hume`` engine, before anything is sent.
+
+        Hume bills per second of media (and per still image); nothing here contacts
+        a service. Media are probed locally with PyAV (the ``service`` extra).
+
+        Parameters
+        ----------
+        inputs, urls, files, text, models
+            As in :meth:`submit`.
+
+        Returns
+        -------
+        dict
+            ``requests`` and ``billed_seconds`` (what Hume would meter, its minimum
+            per request included), ``audio_seconds``, ``images``, ``unsupported``
+            (``{model: [files]}`` that v1 cannot measure: they would be error
+            entries), ``files`` (one dict per file), and ``not_estimated``: URLs
+            (their length is unknown before the service fetches them).
+
+        Raises
+        ------
+        InputError
+            As :meth:`submit`'s checks (paths, models, limits).
+
+        Examples
+        --------
+        >>> client.estimate("interview.mp4", models={"face": {}})  # doctest: +SKIP
+        {'engine': 'hume', 'requests': 2, 'billed_seconds': 61.0, ...}
+        """
+        check_config(models, None)
+        bundle = collect_inputs(inputs, urls=urls, files=files, text=text)
+        preflight(bundle, max_urls=10**9, max_files=10**9, max_texts=10**9)
+        with tempfile.TemporaryDirectory(prefix="humelab-estimate-") as tmp:
+            paths = []
+            for f in bundle.files:
+                if f.path is not None:
+                    paths.append(f.path)
+                else:  # in-memory bytes: probed from a temporary copy
+                    path = Path(tmp) / Path(f.name).name
+                    path.write_bytes(f.data or b"")
+                    paths.append(path)
+            out = _cost.estimate(paths, models=models)
+        if bundle.text:
+            for model in ("language", "ner"):
+                if models is None or model in (models or {}):
+                    out["unsupported"].setdefault(model, []).extend(
+                        f"text[{i}]" for i in range(len(bundle.text))
+                    )
+        out["not_estimated"] = list(bundle.urls)
+        return out
 
     def jobs(self, *, all_services: bool = False) -> pd.DataFrame:
         """Jobs this machine submitted, from the on-disk ledger.

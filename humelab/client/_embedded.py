@@ -34,15 +34,25 @@ def running_embedded(data_dir: Path):
     return _EMBEDDED.get(Path(data_dir))
 
 
-def embedded_server(data_dir: Path):
+def embedded_server(data_dir: Path, engine: str | None = None):
     """The in-process service of the data folder ``data_dir`` (started once).
 
     Its jobs live in ``data_dir/service``; when another process (another kernel)
-    holds that folder, the next free ``service-2`` ... ``service-9`` is used.
+    holds that folder, the next free ``service-2`` ... ``service-9`` is used. It
+    runs ``engine`` (default ``simulated``; ``hume`` reads Hume's key from
+    ``HUME_API_KEY``) and, being on this machine for this user, may fetch URLs on
+    loopback and private addresses.
     """
     with _EMBEDDED_LOCK:
         server = _EMBEDDED.get(data_dir)
         if server is not None:
+            if engine is not None and server.engine != engine:
+                raise InputError(
+                    f"The embedded service of {data_dir} runs the `{server.engine}` "
+                    f"engine, not `{engine}`. Stop it first "
+                    f"(`humelab.stop_embedded({str(data_dir)!r})`), or pass another "
+                    "`data_dir=`."
+                )
             return server
         # Lazy: the web stack (the `service` extra) stays off `import humelab`.
         from ..service import serve
@@ -63,8 +73,9 @@ def embedded_server(data_dir: Path):
                     host="127.0.0.1",
                     port=0,
                     data_dir=folder,
-                    engine="simulated",
+                    engine=engine or "simulated",
                     quiet=True,
+                    allow_private_urls=True,
                 )
                 break
             except DataDirBusy:
@@ -83,10 +94,14 @@ def embedded_server(data_dir: Path):
             if slot > 1
             else ""
         )
+        what = (
+            "its scores are simulated, not measurements"
+            if server.simulated
+            else "measured through Hume's API, billed to your Hume key"
+        )
         settings.say(
             f"started the local Batch service at {server.url} (engine "
-            f"`{server.engine}`: its scores are simulated, not measurements); jobs "
-            f"are kept in {folder}{busy}."
+            f"`{server.engine}`: {what}); jobs are kept in {folder}{busy}."
         )
         return server
 
