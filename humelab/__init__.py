@@ -48,6 +48,15 @@ __version__ = "0.1.0"
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 
+_PLOTS = (
+    "plot_timeline",
+    "plot_heatmap",
+    "plot_top",
+    "plot_transcript",
+    "plot_small_multiples",
+)
+
+
 def __getattr__(name: str):
     # Lazy, so `import humelab` (reading results) never loads the web stack.
     if name in ("serve", "Server"):
@@ -59,6 +68,11 @@ def __getattr__(name: str):
         from . import widgets
 
         return getattr(widgets, name)
+    # Lazy, so `import humelab` does not load matplotlib.pyplot until a plot is drawn.
+    if name in _PLOTS:
+        from . import plotting
+
+        return getattr(plotting, name)
     raise AttributeError(f"module 'humelab' has no attribute {name!r}")
 
 
@@ -97,6 +111,12 @@ __all__ = [
     "smooth",
     "normalize",
     "dominant",
+    # -- plots (humelab.plotting, loaded on first use) --
+    "plot_timeline",
+    "plot_heatmap",
+    "plot_top",
+    "plot_transcript",
+    "plot_small_multiples",
     # -- widgets --
     "explore",
     "jobs_panel",

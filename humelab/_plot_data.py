@@ -1,0 +1,110 @@
+"""What the plots draw: dimension choice, groups and labels, gap-aware polylines.
+
+Private helpers of :mod:`humelab.plotting`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .analysis import top_emotions
+from .errors import InputError
+
+__all__ = [
+    "of_family",
+    "choose_dims",
+    "groups_of",
+    "file_label",
+    "polyline",
+    "timed",
+    "legend_outside",
+]
+
+
+def of_family(data, family):
+    if family is None or "family" not in data.columns:
+        return data
+    return data.loc[(data["family"] == family).to_numpy()]
+
+
+def choose_dims(data, func, k, names, *, value, hue):
+    """The named dimensions (checked), else the ``k`` highest means of the frame."""
+    if names is not None:
+        names = [names] if isinstance(names, str) else [str(n) for n in names]
+        present = {str(n) for n in pd.unique(data[hue])}
+        missing = [n for n in names if n not in present]
+        if missing:
+            some = ", ".join(f"`{n}`" for n in sorted(present)[:8])
+            raise InputError(
+                f"`{func}`: {', '.join(f'`{n}`' for n in missing)} not found in "
+                f"column `{hue}` (it has {some}{', ...' if len(present) > 8 else ''})."
+                " Check the spelling: names are kept exactly as the API spells them."
+            )
+        return names
+    top = top_emotions(data, k, by=None, family=None, time=None, value=value, hue=hue)
+    return list(dict.fromkeys(str(n) for n in top[hue]))
+
+
+def groups_of(data, by):
+    """The ``by`` combinations in order, and a short label for each."""
+    if not by:
+        return [()], {(): ""}
+    combos = data[by].drop_duplicates()
+    keys = [tuple(r) for r in combos.itertuples(index=False)]
+    varying = [i for i, c in enumerate(by) if combos[c].nunique(dropna=False) > 1]
+    labels = {g: " · ".join(str(g[i]) for i in varying) for g in keys}
+    return keys, labels
+
+
+def file_label(key, fkeys, keys) -> str:
+    """``file``; with ``source`` first when it differs, ``model`` when several."""
+    f = dict(zip(fkeys, map(str, key), strict=True))
+    parts = [f.get("file", "")]
+    if "source" in f and f["source"] != f.get("file"):
+        parts.insert(0, f["source"])
+    if "model" in f and len({k[fkeys.index("model")] for k in keys}) > 1:
+        parts.append(f["model"])
+    return " · ".join(p for p in parts if p)
+
+
+def polyline(b, e, v, *, gap, grid):
+    """x, y of one series with NaN breaks wherever the data has a gap.
+
+    Grid bins (``grid``) are drawn at their centres (empty bins are NaN already);
+    instants are joined unless further apart than ``gap`` (default 1.5 times the
+    median spacing); intervals are flat steps over ``[begin, end]``, broken where
+    the next one starts more than ``gap`` (default: any time) after one ends.
+    """
+    order = np.argsort(b, kind="stable")
+    b, e, v = b[order], e[order], v[order]
+    e = np.where(np.isfinite(e), np.fmax(e, b), b)
+    if grid:
+        return (b + e) / 2, v
+    if not (e > b).any():
+        x, y = b, v
+        d = np.diff(x)
+        if gap is None:
+            gap = 1.5 * float(np.median(d[d > 0])) if (d > 0).any() else np.inf
+        after = np.flatnonzero(d > gap) + 1
+    else:
+        x, y = np.column_stack([b, e]).ravel(), np.repeat(v, 2)
+        after = 2 * np.flatnonzero(b[1:] - e[:-1] > (gap or 1e-9)) + 2
+    return np.insert(x, after, np.nan), np.insert(y, after, np.nan)
+
+
+def timed(data, func, time):
+    t = data[time].to_numpy(np.float64, na_value=np.nan)
+    if not np.isfinite(t).any():
+        raise InputError(
+            f"`{func}`: the frame has no times in `{time}` (text without timestamps); "
+            "use `plot_top` or `plot_transcript` instead."
+        )
+    return data.loc[np.isfinite(t)]
+
+
+def legend_outside(ax, handles=None, labels=None):
+    kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
+    if handles is None:
+        return ax.legend(frameon=False, fontsize="small", **kw)
+    return ax.legend(handles, labels, frameon=False, fontsize="small", **kw)
