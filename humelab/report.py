@@ -55,6 +55,12 @@ def _frame(data) -> pd.DataFrame:
     from .io import read_artifacts, read_predictions
 
     if isinstance(data, pd.DataFrame):
+        if "name" not in data and "score" not in data and "segment" in data:
+            raise SchemaError(
+                "`write_report` needs the tidy long frame (one row per score); this "
+                "looks like a wide frame (one row per prediction). Pass "
+                "`humelab.to_long(df)`."
+            )
         try:
             validate(data)
         except SchemaError as exc:
@@ -360,8 +366,8 @@ def write_report(data, out, *, title: str | None = None, k: int = 5) -> Path:
         artifacts zip (a path or its bytes), read with :func:`humelab.read_predictions`
         or :func:`humelab.read_artifacts`.
     out : str or path-like
-        The HTML file to write; a folder gets ``report.html`` inside it. Parent
-        folders are created.
+        The HTML file to write (ending ``.html`` or ``.htm``); any other path is a
+        folder that gets ``report.html`` inside it. Folders are created.
     title : str, optional
         Page title (default "humelab report").
     k : int, default 5
@@ -392,7 +398,7 @@ def write_report(data, out, *, title: str | None = None, k: int = 5) -> Path:
     """
     text = render_report(data, title=title, k=k)
     path = Path(out)
-    if path.is_dir():
+    if path.suffix.lower() not in (".html", ".htm"):
         path = path / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
