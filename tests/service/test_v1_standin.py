@@ -796,7 +796,6 @@ def test_requests_are_recorded_without_the_key(standin):
 
 
 def test_official_sdk_parses_every_endpoint(standin, tmp_path):
-    hem = pytest.importorskip("hume_expression_measurement")
     from hume_expression_measurement import (
         ExpressionMeasurementClient,
         ExpressionMeasurementClientEnvironment,
@@ -868,11 +867,9 @@ def test_official_sdk_parses_every_endpoint(standin, tmp_path):
     bad = ExpressionMeasurementClient(api_key="nope", environment=env, max_retries=0)
     with pytest.raises(UnauthorizedError):
         bad.runs.list()
-    assert hem is not None
 
 
 def test_official_sdk_retries_on_429_with_retry_after(standin):
-    pytest.importorskip("hume_expression_measurement")
     from hume_expression_measurement import (
         ExpressionMeasurementClient,
         ExpressionMeasurementClientEnvironment,
