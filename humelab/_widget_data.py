@@ -242,10 +242,52 @@ def line_xy(track: Track, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.insert(x, 2 * gaps, np.nan), np.insert(y, 2 * gaps, np.nan)
 
 
+def decimate(
+    x: np.ndarray, y: np.ndarray, lo: float, hi: float, *, bins: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a line between ``lo`` and ``hi``, thinned for drawing.
+
+    When more than ``4 * bins`` points are visible, each of ``bins`` equal slices of
+    ``[lo, hi]`` keeps only its lowest and highest point (in time order), so the
+    drawn envelope is the same at screen resolution while the figure draws in a few
+    milliseconds. A break (NaN) between slices, or a slice with no point, keeps the
+    line open there. ``x`` is sorted apart from its NaN breaks.
+    """
+    inside = np.flatnonzero((x >= lo) & (x <= hi))
+    if not len(inside):
+        return x[:0], y[:0]
+    # one point beyond each edge, so lines run to the frame
+    first, last = max(0, inside[0] - 1), inside[-1] + 2
+    xs, ys = x[first:last], y[first:last]
+    if len(xs) <= 4 * bins or hi <= lo:
+        return xs, ys
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    breaks = np.cumsum(~ok)[ok]  # NaNs seen before each kept point
+    xf, yf = xs[ok], ys[ok]
+    b = np.clip(((xf - lo) / (hi - lo) * bins).astype(np.int64), -1, bins)
+    starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+    ends = np.r_[starts[1:], len(b)]
+    order = np.lexsort((yf, b))
+    low, high = order[starts], order[ends - 1]
+    pair = np.sort(np.column_stack([low, high]), axis=1)
+    # open the line between slices that skip a slice or had a NaN between them
+    cut = (np.diff(b[starts]) > 1) | (breaks[starts[1:]] != breaks[ends[:-1] - 1])
+    out_x, out_y = xf[pair.ravel()], yf[pair.ravel()]
+    at = 2 * (np.flatnonzero(cut) + 1)
+    return np.insert(out_x, at, np.nan), np.insert(out_y, at, np.nan)
+
+
 def grid(
-    track: Track, columns: np.ndarray, *, bins: int = 600
+    track: Track,
+    columns: np.ndarray,
+    *,
+    bins: int = 600,
+    window: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """Scores on a regular grid of ``bins`` cells over the track's span (heatmap).
+    """Scores on a regular grid of ``bins`` cells over ``window`` (heatmap).
+
+    ``window`` defaults to the track's span (face frames: half a step beyond the
+    first and last).
 
     ``columns`` is segments x dimensions. A cell takes the value of the interval
     that covers its centre, or of the nearest face frame within 0.75 of the usual
@@ -257,8 +299,10 @@ def grid(
     n = len(track.begin)
     if not track.timed:
         return columns.T, (-0.5, n - 0.5)
-    if track.instants and n > 1:
-        half = float(np.median(np.diff(track.begin))) / 2.0
+    half = float(np.median(np.diff(track.begin))) / 2.0 if n > 1 else 0.0
+    if window is not None:
+        lo, hi = window
+    elif track.instants:
         lo, hi = lo - half, hi + half
     bins = max(1, min(bins, 4 * n))
     centres = lo + (np.arange(bins) + 0.5) * (hi - lo) / bins

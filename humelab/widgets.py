@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image as PILImage  # matplotlib depends on Pillow
 
 from . import _widget_data as wd
 from ._widget_jobs import JobsPanel
@@ -246,9 +247,22 @@ class ExplorePanel(widgets.VBox):
 
         self.figure = Figure(figsize=(9.0, 3.6), dpi=80)
         FigureCanvasAgg(self.figure)
-        self.ax = self.figure.add_axes((0.07, 0.17, 0.68, 0.72))
+        # One axes per view, kept for the panel's life: a change updates artists
+        # in place (no clearing), and switching the view only swaps visibility.
+        self._line_ax = self.figure.add_axes((0.07, 0.17, 0.68, 0.72))
+        self._heat_ax = self.figure.add_axes((0.15, 0.17, 0.6, 0.72))
         self._cax = self.figure.add_axes((0.76, 0.17, 0.012, 0.72))
-        self._cursor_line = None
+        self._line_ax.set_ylabel("score")
+        self._lines: list = []
+        self._image = None
+        # animated: left out of full draws and blitted over a saved background
+        self._cursors = {
+            ax: ax.axvline(
+                0.0, color="black", lw=0.8, ls="--", label="_cursor", animated=True
+            )
+            for ax in (self._line_ax, self._heat_ax)
+        }
+        self._background = None
         self._foot = self.figure.text(0.01, 0.015, PERCEIVED_NOTE, fontsize=8)
         if self.simulated:
             self.figure.text(
@@ -346,13 +360,13 @@ class ExplorePanel(widgets.VBox):
 
     def _on_range(self, change) -> None:
         if not self._holding:
-            self.ax.set_xlim(*self.time_range.value)
+            self._zoom()
             self._render()
 
     def _on_cursor(self, change) -> None:
         if not self._holding:
             self._move_cursor()
-            self._render()
+            self._render(full=False)
 
     # -- drawing -------------------------------------------------------------------
 
@@ -396,65 +410,118 @@ class ExplorePanel(widgets.VBox):
         self._draw()
         self._render()
 
+    @property
+    def ax(self):
+        """The matplotlib Axes of the current view."""
+        return self._line_ax if self.view.value == "lines" else self._heat_ax
+
     def _draw(self) -> None:
-        """Rebuild the artists for the shown dimensions and view."""
-        ax, track = self.ax, self.track
-        ax.clear()
-        self._cax.clear()
-        shown = self.shown
+        """Update the artists for the shown dimensions and view (no clearing)."""
+        track, shown = self.track, self.shown
         window = self.smooth.value if track.timed else 0.0
         columns = np.empty((len(track.begin), 0))
         if shown:
             columns = np.column_stack(
                 [wd.smooth(track, track.column(n), window) for n in shown]
             )
+        self._columns, self._series = columns, []
         lines = self.view.value == "lines"
-        # names as tick labels need a wider left margin than score ticks
-        ax.set_position((0.07, 0.17, 0.68, 0.72) if lines else (0.15, 0.17, 0.6, 0.72))
+        self._line_ax.set_visible(lines)
+        self._heat_ax.set_visible(not lines)
+        self._cax.set_visible(not lines and self._image is not None)
         if lines:
-            self._cax.set_visible(False)
-            for j, name in enumerate(shown):
-                x, y = wd.line_xy(track, columns[:, j])
-                ax.plot(x, y, lw=1.2, label=name)
-            if shown:
-                ax.legend(
-                    loc="upper left",
-                    bbox_to_anchor=(1.01, 1.0),
-                    fontsize=8,
-                    frameon=False,
-                )
-            ax.set_ylabel("score")
+            self._draw_lines(shown, columns)
         else:
-            self._cax.set_visible(True)
-            mat, (left, right) = wd.grid(track, columns)
-            image = ax.imshow(
-                np.ma.masked_invalid(mat),
-                aspect="auto",
-                interpolation="nearest",
-                extent=(left, right, len(shown) - 0.5, -0.5),
-                cmap="viridis",
-            )
-            ax.set_yticks(range(len(shown)), shown, fontsize=8)
-            self.figure.colorbar(image, cax=self._cax, label="score")
+            self._draw_heatmap(shown, columns)
+        ax = self.ax
         ax.set_xlabel("time (s)" if track.timed else "segment")
         job_id, source, file, model, group, family = self.selection
         title = f"{file} · {model} · {group} · {family}"
-        if smooth_note := (f" · smoothed {window:g} s" if window > 0 else ""):
-            title += smooth_note
+        if window > 0:
+            title += f" · smoothed {window:g} s"
         if self.simulated:
             title += " · SIMULATED scores"
         ax.set_title(title, fontsize=10)
         ax.set_xlim(*self.time_range.value)
-        self._cursor_line = ax.axvline(
-            self.cursor.value, color="black", lw=0.8, ls="--", label="_cursor"
-        )
         self._move_cursor()
+
+    def _draw_lines(self, shown, columns) -> None:
+        ax, track = self._line_ax, self.track
+        lo, hi = self.time_range.value
+        for j, name in enumerate(shown):
+            x, y = wd.line_xy(track, columns[:, j])
+            self._series.append((x, y))
+            if j == len(self._lines):
+                (line,) = ax.plot([], [], lw=1.2, color=f"C{j % 10}")
+                self._lines.append(line)
+            self._lines[j].set_data(*wd.decimate(x, y, lo, hi))
+            self._lines[j].set_label(name)
+        while len(self._lines) > len(shown):
+            self._lines.pop().remove()
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+        if shown:
+            ax.legend(
+                handles=self._lines,
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                fontsize=8,
+                frameon=False,
+            )
+        finite = columns[np.isfinite(columns)]
+        bottom, top = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
+        pad = 0.05 * (top - bottom) or 0.05
+        ax.set_ylim(bottom - pad, top + pad)
+
+    def _draw_heatmap(self, shown, columns) -> None:
+        ax = self._heat_ax
+        mat, (left, right) = wd.grid(self.track, columns, window=self._window())
+        data = np.ma.masked_invalid(mat)
+        extent = (left, right, len(shown) - 0.5, -0.5)
+        if self._image is None:
+            self._image = ax.imshow(
+                data,
+                aspect="auto",
+                interpolation="nearest",
+                extent=extent,
+                cmap="viridis",
+            )
+            self.figure.colorbar(self._image, cax=self._cax, label="score")
+            self._cax.set_visible(True)
+        else:
+            self._image.set_data(data)
+            self._image.set_extent(extent)
+        if data.count():
+            self._image.set_clim(float(data.min()), float(data.max()))
+        ax.set_yticks(range(len(shown)), shown, fontsize=8)
+        ax.set_ylim(len(shown) - 0.5, -0.5)
+
+    def _window(self) -> tuple[float, float] | None:
+        """The time range when it is narrower than the whole track, else None."""
+        lo, hi = self.time_range.value
+        return None if (lo, hi) == self.track.span else (lo, hi)
+
+    def _zoom(self) -> None:
+        """Show the time range: new limits, and the thinned lines or grid for it."""
+        lo, hi = self.time_range.value
+        if self.view.value == "lines":
+            for line, (x, y) in zip(self._lines, self._series, strict=True):
+                line.set_data(*wd.decimate(x, y, lo, hi))
+        elif self._image is not None:
+            mat, (left, right) = wd.grid(
+                self.track, self._columns, window=self._window()
+            )
+            self._image.set_data(np.ma.masked_invalid(mat))
+            self._image.set_extent((left, right, mat.shape[0] - 0.5, -0.5))
+            self._heat_ax.set_ylim(mat.shape[0] - 0.5, -0.5)
+        self.ax.set_xlim(lo, hi)
 
     def _move_cursor(self) -> None:
         """Move the cursor line; update the transcript and the media still."""
         t = self.cursor.value
-        if self._cursor_line is not None:
-            self._cursor_line.set_xdata([t, t])
+        for line in self._cursors.values():
+            line.set_xdata([t, t])
         self.transcript.value = _transcript_html(self._transcript, t, self.track.timed)
         if self._media_kind:
             at = (self._media_path, None if self._media_kind == "image" else t)
@@ -467,9 +534,25 @@ class ExplorePanel(widgets.VBox):
                 except (HumelabError, OSError, ValueError) as exc:
                     self.transcript.value += f"<i>media: {html.escape(str(exc))}</i>"
 
-    def _render(self) -> None:
+    def _render(self, *, full: bool = True) -> None:
+        """Draw the figure into :attr:`plot` as a PNG.
+
+        A full draw renders every artist but the cursor and keeps that picture; a
+        cursor move (``full=False``) pastes it back and draws only the cursor.
+        """
+        canvas = self.figure.canvas
+        if full or self._background is None:
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self.figure.bbox)
+        else:
+            canvas.restore_region(self._background)
+        self.ax.draw_artist(self._cursors[self.ax])
+        width, height = canvas.get_width_height()
+        picture = PILImage.frombuffer(
+            "RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1
+        )
         buf = io.BytesIO()
-        self.figure.savefig(buf, format="png")
+        picture.save(buf, format="PNG", compress_level=1)
         self.plot.value = buf.getvalue()
         self.renders += 1
 
