@@ -128,6 +128,7 @@ def service(tmp_path_factory):
         workers=2,
         callback_backoff=0.05,
         quiet=True,
+        allow_private_urls=True,  # tests serve media and receive callbacks on loopback
     ) as server:
         yield server
 

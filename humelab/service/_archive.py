@@ -9,19 +9,34 @@ transcripts of the same stem.
 from __future__ import annotations
 
 import contextlib
+import lzma
 import os
 import re
 import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from ._request import RequestRejected
 
 if TYPE_CHECKING:
-    from .intake import Limits
+    from .intake import DiskReserve, ExpandBudget, Limits
+
+#: What reading a damaged member or stream raises, besides OSError.
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    NotImplementedError,  # unsupported compression method
+    RuntimeError,  # encrypted member, no password
+    ValueError,
+    OSError,
+)
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
@@ -85,6 +100,29 @@ def archive_kind(name: str, path: Path) -> str:
     return "zip" if zipfile.is_zipfile(path) else "tar"
 
 
+def member_name(name: str) -> str:
+    """A member name as text: bytes that were not UTF-8 are read as Latin-1.
+
+    tarfile keeps undecodable name bytes as surrogate escapes, which cannot be
+    stored or shown; archives written on older systems use Latin-1 (or cp437)
+    names, so those bytes are decoded as Latin-1 instead.
+
+    Examples
+    --------
+    >>> member_name("caf\udce9.wav")
+    'café.wav'
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def _member_path(name: str) -> tuple[str | None, str | None]:
     """(safe relative posix path, None) or (None, reason) or (None, None) to skip."""
     raw = name.replace("\\", "/")
@@ -102,8 +140,14 @@ def _member_path(name: str) -> tuple[str | None, str | None]:
     return "/".join(parts), None
 
 
-def check_zip_upload(path: Path, name: str, limits: Limits) -> None:
+def check_zip_upload(path: Path, name: str, limits: Limits) -> int:
     """Cheap check of an uploaded zip from its directory (declared sizes and count).
+
+    Returns
+    -------
+    int
+        The declared expanded size (0 for a zip that cannot be read: it is
+        reported as an error entry when the job runs).
 
     Raises
     ------
@@ -113,8 +157,8 @@ def check_zip_upload(path: Path, name: str, limits: Limits) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError):
-        return  # reported per file when the job runs
+    except Exception:  # noqa: BLE001 - any unreadable zip: reported when the job runs
+        return 0
     files = [i for i in infos if not i.is_dir()]
     if len(files) > limits.max_archive_members:
         raise RequestRejected(
@@ -129,6 +173,7 @@ def check_zip_upload(path: Path, name: str, limits: Limits) -> None:
             f"{_describe_bytes(limits.max_archive_bytes)} limit per archive. Split it.",
             error="LimitExceeded",
         )
+    return total
 
 
 def _store_failed(exc: OSError) -> _MemberSkip:
@@ -138,15 +183,25 @@ def _store_failed(exc: OSError) -> _MemberSkip:
     return _MemberSkip(f"skipped: the service could not store it ({reason}).")
 
 
-def _copy_capped(src, dst_path: Path, budget: list, limits: Limits, name: str, archive):
+class _Corrupt(Exception):
+    """Reading a member's data failed (the archive is damaged there)."""
+
+
+def _copy_capped(
+    src, dst_path: Path, budget: list, limits: Limits, name: str, archive, shared, disk
+):
     per_file = 0
     try:
         out = open(dst_path, "wb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise _store_failed(exc) from None
+    watch = disk.watcher() if disk is not None else None
     with out:
         while True:
-            chunk = src.read(1024 * 1024)
+            try:
+                chunk = src.read(1024 * 1024)
+            except _READ_ERRORS as exc:
+                raise _Corrupt(_read_reason(exc)) from None
             if not chunk:
                 break
             per_file += len(chunk)
@@ -157,6 +212,22 @@ def _copy_capped(src, dst_path: Path, budget: list, limits: Limits, name: str, a
                     f"{_describe_bytes(limits.max_archive_bytes)} limit per archive; "
                     "nothing was measured from it. Split it into smaller archives."
                 )
+            if shared is not None and not shared.take(len(chunk)):
+                raise ArchiveError(
+                    f"archive `{archive}` expands past the "
+                    f"{_describe_bytes(shared.total)} limit per request for all "
+                    "archives together (`max_expanded_bytes`); nothing was measured "
+                    "from it. Send fewer or smaller archives per job."
+                )
+            if watch is not None:
+                from .intake import LowDisk
+
+                try:
+                    watch(len(chunk))
+                except LowDisk as exc:
+                    raise ArchiveError(
+                        f"archive `{archive}` was not expanded: {exc}"
+                    ) from None
             if per_file > limits.max_file_bytes:
                 raise _MemberSkip(
                     f"skipped: larger than the {_describe_bytes(limits.max_file_bytes)}"
@@ -172,8 +243,21 @@ class _MemberSkip(Exception):
     pass
 
 
+def _read_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:  # keep the service's paths out
+        return f"{type(exc).__name__}: {exc.strerror}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def expand_archive(
-    path: Path, dest: Path, limits: Limits, *, name: str | None = None
+    path: Path,
+    dest: Path,
+    limits: Limits,
+    *,
+    name: str | None = None,
+    budget: ExpandBudget | None = None,
+    disk: DiskReserve | None = None,
 ) -> tuple[list[tuple[str, Path]], list[dict]]:
     """Expand an archive safely into ``dest``.
 
@@ -181,7 +265,14 @@ def expand_archive(
     written; each becomes an error entry. Hidden files and ``__MACOSX`` are skipped
     silently. Expansion stops with :class:`ArchiveError` past ``max_archive_members``
     members or ``max_archive_bytes`` expanded bytes (counted while writing, whatever
-    the archive declares).
+    the archive declares), past the request's shared ``budget``, or when the disk
+    reserve would be crossed.
+
+    Damage stays local: a member whose data is corrupt (bad CRC, a broken deflate,
+    gzip, bzip2 or xz stream, an unsupported method, encryption) becomes an error
+    entry and the others are kept; in a compressed tarball, where nothing after
+    the damage can be read, the members before it are kept and the rest is one
+    error entry. Names that are not UTF-8 are read as Latin-1.
 
     Parameters
     ----------
@@ -193,6 +284,10 @@ def expand_archive(
         The archive caps.
     name : str, optional
         Archive name for messages (default: file name).
+    budget : ExpandBudget, optional
+        Expanded bytes left for all the archives of the request.
+    disk : DiskReserve, optional
+        Free-space reserve, checked every 8 MB written.
 
     Returns
     -------
@@ -201,15 +296,18 @@ def expand_archive(
         ``{"file", "message"}`` for refused members.
     """
     name = name or path.name
+    budget_arg = budget
     dest.mkdir(parents=True, exist_ok=True)
     members: list[tuple[str, Path]] = []
     errors: list[dict] = []
     budget = [limits.max_archive_bytes]
+    shared = budget_arg
     count = 0
     seen: set[str] = set()
 
     def admit(raw_name):
         nonlocal count
+        raw_name = member_name(raw_name)
         rel, reason = _member_path(raw_name)
         if rel is None:
             if reason:
@@ -249,7 +347,7 @@ def expand_archive(
                     if stat.S_ISLNK(mode):
                         errors.append(
                             {
-                                "file": info.filename,
+                                "file": member_name(info.filename),
                                 "message": "skipped: links are not expanded.",
                             }
                         )
@@ -259,23 +357,46 @@ def expand_archive(
                         continue
                     rel, target = got
                     try:
-                        with zf.open(info) as src:
-                            _copy_capped(src, target, budget, limits, rel, name)
-                    except _MemberSkip as exc:
+                        try:
+                            src = zf.open(info)
+                        except _READ_ERRORS as exc:
+                            raise _Corrupt(_read_reason(exc)) from None
+                        with src:
+                            _copy_capped(src, target, budget, limits, rel, name,
+                                         shared, disk)  # fmt: skip
+                    except (_MemberSkip, _Corrupt) as exc:
                         with contextlib.suppress(OSError):
                             target.unlink(missing_ok=True)
-                        errors.append({"file": rel, "message": str(exc)})
+                        message = str(exc)
+                        if isinstance(exc, _Corrupt):
+                            message = (
+                                f"skipped: its data in the archive is corrupt "
+                                f"({exc}); the other members were expanded."
+                            )
+                        errors.append({"file": rel, "message": message})
                         continue
                     members.append((rel, target))
         else:
             with tarfile.open(path, mode="r:*") as tf:
-                for info in tf:
+                members_iter = iter(tf)
+                lost = False
+                while True:
+                    try:
+                        info = next(members_iter)
+                    except StopIteration:
+                        break
+                    except _READ_ERRORS as exc:
+                        if not members and not errors:
+                            raise  # nothing readable: the archive as a whole
+                        errors.append(_rest_lost(name, exc, members))
+                        lost = True
+                        break
                     if info.isdir():
                         continue
                     if info.issym() or info.islnk():
                         errors.append(
                             {
-                                "file": info.name,
+                                "file": member_name(info.name),
                                 "message": "skipped: links are not expanded.",
                             }
                         )
@@ -283,7 +404,7 @@ def expand_archive(
                     if not info.isfile():
                         errors.append(
                             {
-                                "file": info.name,
+                                "file": member_name(info.name),
                                 "message": "skipped: not a regular file.",
                             }
                         )
@@ -292,28 +413,80 @@ def expand_archive(
                     if got is None:
                         continue
                     rel, target = got
-                    src = tf.extractfile(info)
                     try:
-                        _copy_capped(src, target, budget, limits, rel, name)
+                        try:
+                            src = tf.extractfile(info)
+                        except _READ_ERRORS as exc:
+                            raise _Corrupt(_read_reason(exc)) from None
+                        _copy_capped(src, target, budget, limits, rel, name, shared,
+                                     disk)  # fmt: skip
                     except _MemberSkip as exc:
                         with contextlib.suppress(OSError):
                             target.unlink(missing_ok=True)
                         errors.append({"file": rel, "message": str(exc)})
                         continue
+                    except _Corrupt as exc:
+                        # A compressed tar is one stream: nothing after this point
+                        # can be read. Keep what came before.
+                        with contextlib.suppress(OSError):
+                            target.unlink(missing_ok=True)
+                        errors.append(
+                            {
+                                "file": rel,
+                                "message": "skipped: the archive is corrupt from "
+                                f"this member on ({exc}); the members before it "
+                                "were expanded.",
+                            }
+                        )
+                        lost = True
+                        break
                     members.append((rel, target))
+                if not lost:
+                    _check_tail(tf, name, members, errors)
     except ArchiveError:
         shutil.rmtree(dest, ignore_errors=True)
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+    except (*_READ_ERRORS, UnicodeDecodeError) as exc:
         shutil.rmtree(dest, ignore_errors=True)
-        reason = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, OSError) and exc.strerror:  # keep the service's paths out
-            reason = f"{type(exc).__name__}: {exc.strerror}"
+        reason = _read_reason(exc)
+        if isinstance(exc, UnicodeDecodeError):
+            reason = "a member name is marked UTF-8 but is not"
         raise ArchiveError(
             f"could not read archive `{name}` ({reason}); check "
             "that it is a complete .zip, .tar.gz, .tar.bz2 or .tar.xz file."
         ) from None
     return members, errors
+
+
+def _check_tail(tf, name: str, members: list, errors: list) -> None:
+    """Read a tarball's stream to its end after the last member.
+
+    tarfile stops quietly at a damaged header in the middle of an archive, as if it
+    had ended; reading the rest of a compressed stream (bounded) shows whether it
+    was whole: a broken stream or a failed checksum means members were lost.
+    """
+    fileobj = getattr(tf, "fileobj", None)
+    if fileobj is None or not hasattr(fileobj, "read"):
+        return
+    left = 64 * 1024**2  # trailing padding is small; do not read an endless tail
+    try:
+        while left > 0:
+            chunk = fileobj.read(min(left, 1024 * 1024))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except _READ_ERRORS as exc:
+        errors.append(_rest_lost(name, exc, members))
+
+
+def _rest_lost(name: str, exc: BaseException, members: list) -> dict:
+    last = members[-1][0] if members else None
+    after = f" after `{last}`" if last else ""
+    return {
+        "file": name,
+        "message": f"skipped: the rest of archive `{name}`{after} is corrupt "
+        f"({_read_reason(exc)}); the members before it were expanded.",
+    }
 
 
 def pair_transcripts(

@@ -72,8 +72,18 @@ def _transcription(value, present: bool):
         raise _fail(str(exc)) from None
 
 
-def check_http_url(url, field: str) -> str:
+def check_http_url(url, field: str, guard=None) -> str:
     """Check that ``url`` is an absolute http(s) URL; return it.
+
+    Parameters
+    ----------
+    url : str
+        The URL as given.
+    field : str
+        Where it came from, for the message.
+    guard : humelab.service._netguard.NetGuard, optional
+        When given, a host that is a non-public address literal (in any spelling)
+        or ``localhost`` is refused too (names are checked when resolved).
 
     Raises
     ------
@@ -81,9 +91,19 @@ def check_http_url(url, field: str) -> str:
         Naming ``field`` (see :func:`humelab.contract.check_http_url`).
     """
     try:
-        return contract.check_http_url(url, field)
+        url = contract.check_http_url(url, field)
     except InputError as exc:
         raise _fail(str(exc)) from None
+    except ValueError as exc:  # a parse error the contract did not foresee
+        raise _fail(f"`{field}` = {url!r} is not a valid URL ({exc}).") from None
+    if guard is not None:
+        from ._netguard import Refused
+
+        try:
+            guard.check_url(url)
+        except Refused as exc:
+            raise _fail(f"`{field}` = {url!r} is refused: {exc}") from None
+    return url
 
 
 def _str_list(value, field, *, limit, what):
@@ -104,10 +124,25 @@ def _str_list(value, field, *, limit, what):
     return list(value)
 
 
+#: Deepest nesting of arrays and objects a request may have (a job request needs 4).
+MAX_JSON_DEPTH = 32
+
+
 def parse_json_bytes(data: bytes, where: str = "request body") -> dict:
-    """Decode a JSON object from bytes; malformed JSON gets a clear message."""
+    """Decode a JSON object from bytes; malformed JSON gets a clear message.
+
+    Besides syntax, refuses nesting deeper than :data:`MAX_JSON_DEPTH` and strings
+    holding lone UTF-16 surrogates (``"\\ud800"``: not text, and not storable as
+    UTF-8), naming where they are.
+    """
     try:
         obj = json.loads(data.decode("utf-8-sig"))
+    except RecursionError:
+        raise RequestRejected(
+            f"the {where} is nested too deeply; a job request needs at most "
+            f"{MAX_JSON_DEPTH} levels of arrays and objects.",
+            error="MalformedJSON",
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise RequestRejected(
             f"the {where} is not valid JSON ({exc}); send a JSON object such as "
@@ -119,11 +154,56 @@ def parse_json_bytes(data: bytes, where: str = "request body") -> dict:
             f"the {where} must be a JSON object, got {type(obj).__name__}.",
             error="MalformedJSON",
         )
+    _check_tree(obj, where)
     return obj
 
 
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_tree(obj, where: str) -> None:
+    """Refuse deep nesting and lone surrogates anywhere in a decoded request."""
+    stack = [(obj, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise RequestRejected(
+                f"the {where} is nested too deeply (more than {MAX_JSON_DEPTH} "
+                f"levels at `{path}`); a job request needs only a few.",
+                error="MalformedJSON",
+            )
+        if isinstance(value, dict):
+            for k, v in value.items():
+                sub = f"{path}.{k}" if path else str(k)
+                if _has_surrogate(k):
+                    sub = sub.encode("utf-8", "backslashreplace").decode("ascii")
+                    raise RequestRejected(
+                        f"the key `{sub}` of the {where} holds a lone UTF-16 "
+                        "surrogate, which is not text; send valid Unicode."
+                    )
+                stack.append((v, sub, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+        elif isinstance(value, str) and _has_surrogate(value):
+            shown = value.encode("utf-8", "backslashreplace").decode("utf-8")[:60]
+            raise RequestRejected(
+                f"`{path}` holds a lone UTF-16 surrogate ({shown!r}), which is not "
+                "text; send valid Unicode (a surrogate must be half of a pair)."
+            )
+
+
 def validate_request(
-    obj: dict, *, max_urls: int = 100, max_texts: int = 100, max_file_bytes: int
+    obj: dict,
+    *,
+    max_urls: int = 100,
+    max_texts: int = 100,
+    max_file_bytes: int,
+    guard=None,
 ) -> dict:
     """Validate a request object and return its echo form.
 
@@ -135,6 +215,8 @@ def validate_request(
         Item limits per request.
     max_file_bytes : int
         Size cap of any single item (applies to each text string in UTF-8).
+    guard : humelab.service._netguard.NetGuard, optional
+        Refuses ``urls`` and ``callback_url`` on non-public address literals.
 
     Returns
     -------
@@ -160,9 +242,14 @@ def validate_request(
             "`files` cannot be given in JSON; upload files as multipart `file` parts."
         )
     urls = _str_list(obj.get("urls"), "urls", limit=max_urls, what="URLs")
-    urls = [check_http_url(u, f"urls[{i}]") for i, u in enumerate(urls)]
+    urls = [check_http_url(u, f"urls[{i}]", guard) for i, u in enumerate(urls)]
     text = _str_list(obj.get("text"), "text", limit=max_texts, what="text items")
     for i, t in enumerate(text):
+        if _has_surrogate(t):
+            raise _fail(
+                f"`text[{i}]` holds a lone UTF-16 surrogate, which is not text; send "
+                "valid Unicode."
+            )
         if len(t.encode("utf-8")) > max_file_bytes:
             raise RequestRejected(
                 f"`text[{i}]` is larger than the {max_file_bytes}-byte limit per item; "
@@ -171,7 +258,7 @@ def validate_request(
             )
     callback = obj.get("callback_url")
     if callback is not None:
-        callback = check_http_url(callback, "callback_url")
+        callback = check_http_url(callback, "callback_url", guard)
     notify = obj.get("notify")
     notify = False if notify is None else _bool(notify, "notify")
     return {

@@ -19,16 +19,20 @@ import shutil
 import threading
 import uuid
 import zipfile
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
 from ._request import RequestRejected, parse_json_bytes, validate_request
 from .intake import (
+    DiskReserve,
     Limits,
+    LowDisk,
+    body_chunks,
     check_zip_upload,
     is_archive,
     receive_multipart,
@@ -107,7 +111,13 @@ def _sorted_keys(value):
 
 
 def create_app(
-    *, store: JobStore, runner, engine, api_key: str, limits: Limits | None = None
+    *,
+    store: JobStore,
+    runner,
+    engine,
+    api_key: str,
+    limits: Limits | None = None,
+    guard=None,
 ) -> Starlette:
     """Build the Starlette app of the Batch service.
 
@@ -123,13 +133,20 @@ def create_app(
         The key every request must send in ``X-Hume-Api-Key``.
     limits : Limits, optional
         Request caps (default: :class:`Limits`).
+    guard : humelab.service._netguard.NetGuard, optional
+        Refuses ``urls`` and ``callback_url`` on non-public address literals at
+        request time (default: public addresses only).
 
     Returns
     -------
     starlette.applications.Starlette
         The ASGI app; ``app.state.limits`` holds the caps.
     """
+    from ._netguard import NetGuard
+
     limits = limits or Limits()
+    guard = guard or NetGuard()
+    disk = DiskReserve(store.data_dir, limits.min_free_bytes)
     key_bytes = api_key.encode("utf-8")
     artifact_locks: dict[str, threading.Lock] = {}
     locks_guard = threading.Lock()
@@ -192,19 +209,31 @@ def create_app(
             }
         )
 
+    def check_disk() -> None:
+        try:
+            disk.check()
+        except LowDisk as exc:
+            raise RequestRejected(
+                f"no new job: {exc}", status=507, error="InsufficientStorage"
+            ) from None
+
     async def create_job(request: Request):
         authorize(request)
+        check_disk()
         ctype = request.headers.get("content-type", "").lower()
         if ctype.startswith("multipart/form-data"):
             job_id = await _create_multipart(request)
         elif ctype.startswith("application/json") or not ctype:
-            body = await _read_capped(request, limits.max_json_bytes)
+            body = await _read_capped(
+                request, limits.max_json_bytes, limits.upload_idle_timeout
+            )
             obj = parse_json_bytes(body)
             echo = validate_request(
                 obj,
                 max_urls=limits.max_urls,
                 max_texts=limits.max_texts,
                 max_file_bytes=limits.max_file_bytes,
+                guard=guard,
             )
             if not echo["urls"] and not echo["text"]:
                 raise RequestRejected(
@@ -233,22 +262,32 @@ def create_app(
     async def _create_multipart(request: Request) -> str:
         staging = store.new_staging_dir()
         try:
-            uploads, options = await receive_multipart(request, staging, limits)
+            uploads, options = await receive_multipart(request, staging, limits, disk)
             echo = validate_request(
                 options or {},
                 max_urls=limits.max_urls,
                 max_texts=limits.max_texts,
                 max_file_bytes=limits.max_file_bytes,
+                guard=guard,
             )
             if not uploads and not echo["urls"] and not echo["text"]:
                 raise RequestRejected(
                     "the multipart request has no `file` parts and no `urls` or `text` "
                     "in its `json` part; add at least one input."
                 )
+            declared = 0
             for up in uploads:
                 name = safe_filename(up.filename)
                 if is_archive(name, up.path) and zipfile.is_zipfile(up.path):
-                    check_zip_upload(up.path, name, limits)
+                    declared += check_zip_upload(up.path, name, limits)
+            if declared > limits.max_expanded_bytes:
+                raise RequestRejected(
+                    f"the archives of this request expand to {declared} bytes, over "
+                    f"the {limits.max_expanded_bytes}-byte limit per request for all "
+                    "archives together (`max_expanded_bytes`). Send them in several "
+                    "jobs.",
+                    error="LimitExceeded",
+                )
             echo["files"] = [
                 {
                     "filename": u.filename,
@@ -281,7 +320,7 @@ def create_app(
     async def list_jobs(request: Request):
         authorize(request)
         q = request.query_params
-        limit = _int_param(q.get("limit"), "limit", default=50, lo=1)
+        limit = _int_param(q.get("limit"), "limit", default=50, lo=1, hi=_MAX_LIMIT)
         statuses = q.getlist("status")
         for s in statuses:
             _enum_param(s, "status", STATUSES)
@@ -292,7 +331,8 @@ def create_app(
         if when is not None:
             _enum_param(when, "when", _WHEN)
         ts = q.get("timestamp_ms")
-        ts = None if ts is None else _int_param(ts, "timestamp_ms", default=None, lo=0)
+        if ts is not None:
+            ts = _int_param(ts, "timestamp_ms", default=None, lo=0, hi=_MAX_TS)
         sort_by = _enum_param(q.get("sort_by", "created"), "sort_by", _SORT_BY)
         direction = _enum_param(q.get("direction", "desc"), "direction", _DIRECTIONS)
         if types and "INFERENCE" not in types:
@@ -381,7 +421,10 @@ def create_app(
                 "faultstring": "Invalid ApiKey",
                 "detail": {"errorcode": "oauth.v2.InvalidApiKey"},
             }
-        return _error(exc.status, exc.error, exc.message, **extra)
+        resp = _error(exc.status, exc.error, exc.message, **extra)
+        if exc.status == 408:  # a stalled body: do not wait for the rest of it
+            resp.headers["Connection"] = "close"
+        return resp
 
     async def on_http(request: Request, exc: HTTPException):
         if exc.status_code == 404:
@@ -399,6 +442,21 @@ def create_app(
             )
         return _error(exc.status_code, "HTTPError", str(exc.detail))
 
+    async def on_disconnect(request: Request, exc: ClientDisconnect):
+        # The client went away mid-request (often mid-upload): nothing to answer,
+        # nothing was created (the staging folder is removed), one line is enough.
+        log.info(
+            "client disconnected during %s %s; request dropped",
+            request.method,
+            request.url.path,
+        )
+        return _error(400, "ClientDisconnect", "the client disconnected.")
+
+    async def openapi(request: Request):
+        return FileResponse(
+            Path(__file__).with_name("openapi.json"), media_type="application/json"
+        )
+
     async def on_exception(request: Request, exc: Exception):
         log.exception("internal error on %s %s", request.method, request.url.path)
         return _error(
@@ -410,6 +468,7 @@ def create_app(
 
     routes = [
         Route("/", index, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route("/v0/batch/jobs", list_jobs, methods=["GET"]),
         Route("/v0/batch/jobs", create_job, methods=["POST"]),
         Route("/v0/batch/jobs/{job_id}", job_details, methods=["GET"]),
@@ -420,6 +479,7 @@ def create_app(
         routes=routes,
         exception_handlers={
             RequestRejected: on_rejected,
+            ClientDisconnect: on_disconnect,
             HTTPException: on_http,
             Exception: on_exception,
         },
@@ -428,9 +488,15 @@ def create_app(
     return app
 
 
-async def _read_capped(request: Request, cap: int) -> bytes:
+#: Largest ``limit`` of the list endpoint, and largest ``timestamp_ms`` (SQLite's
+#: signed 64-bit integers).
+_MAX_LIMIT = 1_000_000
+_MAX_TS = 2**63 - 1
+
+
+async def _read_capped(request: Request, cap: int, idle: float) -> bytes:
     buf = bytearray()
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request, idle):
         buf += chunk
         if len(buf) > cap:
             raise RequestRejected(
@@ -441,18 +507,22 @@ async def _read_capped(request: Request, cap: int) -> bytes:
     return bytes(buf)
 
 
-def _int_param(value, name, *, default, lo):
+def _int_param(value, name, *, default, lo, hi):
     if value is None:
         return default
+    shown = value if len(value) <= 40 else value[:40] + "..."
     try:
+        if len(value) > 40:
+            raise ValueError
         n = int(value)
     except ValueError:
         raise RequestRejected(
-            f"query parameter `{name}` must be an integer, got {value!r}."
+            f"query parameter `{name}` must be an integer from {lo} to {hi}, got "
+            f"{shown!r}."
         ) from None
-    if n < lo:
+    if not lo <= n <= hi:
         raise RequestRejected(
-            f"query parameter `{name}` must be at least {lo}, got {n}."
+            f"query parameter `{name}` must be from {lo} to {hi}, got {n}."
         )
     return n
 

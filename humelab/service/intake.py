@@ -1,4 +1,4 @@
-"""Intake of job inputs on the service: streamed multipart uploads, URL fetching, archives.
+"""Intake of job inputs on the service: streamed uploads, URL fetching, archives.
 
 Nothing here holds a whole upload or download in memory: multipart bodies are parsed
 with python-multipart's streaming parser and written to disk as they arrive, URLs are
@@ -9,8 +9,9 @@ the caps of :class:`Limits` as it arrives, and going over a cap stops the transf
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-import time
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -25,11 +26,15 @@ from ._archive import (
     is_archive,
     pair_transcripts,
 )
+from ._netguard import FetchFailed, NetGuard, Refused, retry_policy
 from ._request import RequestRejected, check_http_url, parse_json_bytes
 
 __all__ = [
     "Limits",
     "Upload",
+    "DiskReserve",
+    "LowDisk",
+    "ExpandBudget",
     "receive_multipart",
     "fetch_url",
     "FetchError",
@@ -43,6 +48,8 @@ __all__ = [
 ]
 
 GB = 1024**3
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,11 +67,22 @@ class Limits:
     max_archive_members : int
         Members expanded from one archive.
     max_archive_bytes : int
-        Total expanded size of one archive.
+        Total expanded size of one archive (4 GB).
+    max_expanded_bytes : int
+        Total expanded size of all the archives of one request (4 GB): a small
+        upload cannot fill the disk by being many archives.
     fetch_timeout : float
-        Seconds to connect to a URL and between received chunks.
+        Seconds to connect to a URL and between received bytes (30 s).
     fetch_total_timeout : float
-        Seconds for a whole URL download.
+        Seconds for a whole URL download, wall clock (1 hour): a sender trickling
+        bytes is cut off when it passes.
+    upload_idle_timeout : float
+        Seconds an upload may send nothing before the service answers ``408`` and
+        closes the connection (60 s).
+    min_free_bytes : int
+        Free space the service keeps on the disk of its data folder (1 GB): a new
+        job is refused with ``507`` below it, and uploads, downloads and archive
+        expansion stop before crossing it.
     """
 
     max_urls: int = contract.MAX_URLS
@@ -76,6 +94,83 @@ class Limits:
     max_archive_bytes: int = 4 * GB
     fetch_timeout: float = 30.0
     fetch_total_timeout: float = 3600.0
+    max_expanded_bytes: int = 4 * GB
+    upload_idle_timeout: float = 60.0
+    min_free_bytes: int = GB
+
+
+class LowDisk(Exception):
+    """The data folder's disk is under the free-space reserve (message for users)."""
+
+
+class DiskReserve:
+    """Checks the free space of the data folder's disk against ``min_free_bytes``.
+
+    Parameters
+    ----------
+    path : Path
+        A folder on the disk to watch (the data folder).
+    min_free : int
+        Bytes to keep free.
+    """
+
+    #: Bytes written between two checks while streaming.
+    EVERY = 8 * 1024**2
+
+    def __init__(self, path: Path, min_free: int):
+        self.path = Path(path)
+        self.min_free = int(min_free)
+
+    def free(self) -> int:
+        return shutil.disk_usage(self.path).free
+
+    def check(self, incoming: int = 0) -> None:
+        """Raise :class:`LowDisk` if ``incoming`` more bytes would cross the reserve."""
+        free = self.free()
+        if free - incoming < self.min_free:
+            raise LowDisk(
+                f"the service's disk has {_describe_size(free)} free, under its "
+                f"reserve of {_describe_size(self.min_free)} (`min_free_bytes`); "
+                "free space in its data folder, or resubmit later."
+            )
+
+    def watcher(self):
+        """A callable ``(n_bytes)`` that checks the reserve every 8 MB streamed."""
+        seen = [0]
+
+        def on_chunk(n: int) -> None:
+            before = seen[0]
+            seen[0] += n
+            if seen[0] // self.EVERY != before // self.EVERY:
+                self.check()
+
+        return on_chunk
+
+
+def _describe_size(n: int) -> str:
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+class ExpandBudget:
+    """Expanded bytes left for the archives of one request (shared across threads)."""
+
+    def __init__(self, total: int):
+        import threading
+
+        self.total = int(total)
+        self.left = int(total)
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        """Use ``n`` bytes; False (and nothing used) when fewer are left."""
+        with self._lock:
+            if n > self.left:
+                return False
+            self.left -= n
+            return True
 
 
 @dataclass
@@ -158,12 +253,35 @@ def safe_filename(name: str | None, default: str = "file") -> str:
 # -- multipart -------------------------------------------------------------------------
 
 
+_EXT_VALUE = re.compile(
+    rb"""(?:^|;)\s*filename\*\s*=\s*([A-Za-z0-9_-]+)'[^']*'([^;\s]*)""", re.I
+)
+
+
+def _part_filename(disposition: bytes, opts: dict) -> str | None:
+    """The file name of a multipart part: RFC 5987 ``filename*`` first, else
+    ``filename`` (as UTF-8)."""
+    from urllib.parse import unquote_to_bytes
+
+    m = _EXT_VALUE.search(disposition)
+    if m:
+        charset = m.group(1).decode("ascii").lower()
+        raw = unquote_to_bytes(m.group(2))
+        try:
+            return raw.decode("utf-8" if charset == "utf-8" else charset, "replace")
+        except LookupError:  # unknown charset: read it as UTF-8
+            return raw.decode("utf-8", "replace")
+    filename = opts.get(b"filename")
+    return filename.decode("utf-8", "replace") if filename is not None else None
+
+
 class _MultipartSink:
     """Callbacks for python-multipart that stream ``file`` parts to disk."""
 
-    def __init__(self, staging: Path, limits: Limits):
+    def __init__(self, staging: Path, limits: Limits, disk: DiskReserve | None = None):
         self.staging = staging
         self.limits = limits
+        self._disk_watch = disk.watcher() if disk is not None else None
         self.uploads: list[Upload] = []
         self.json_bytes: bytes | None = None
         self._hname = b""
@@ -197,8 +315,7 @@ class _MultipartSink:
         name = opts.get(b"name", b"").decode("utf-8", "replace")
         ctype = self._headers.get(b"content-type")
         ctype = ctype.decode("latin-1").strip() if ctype else None
-        filename = opts.get(b"filename")
-        filename = filename.decode("utf-8", "replace") if filename is not None else None
+        filename = _part_filename(self._headers.get(b"content-disposition", b""), opts)
         if name in ("file", "file[]"):
             n = len(self.uploads)
             if n >= self.limits.max_files:
@@ -243,6 +360,13 @@ class _MultipartSink:
                     "split it, or host it and send its URL.",
                     error="LimitExceeded",
                 )
+            if self._disk_watch is not None:
+                try:
+                    self._disk_watch(len(chunk))
+                except LowDisk as exc:
+                    raise RequestRejected(
+                        str(exc), status=507, error="InsufficientStorage"
+                    ) from None
             self._md5.update(chunk)
             self._fh.write(chunk)
         elif self._kind == "json":
@@ -272,7 +396,39 @@ class _MultipartSink:
             self._fh = None
 
 
-async def receive_multipart(request, staging: Path, limits: Limits):
+class Stalled(RequestRejected):
+    """The client sent nothing for ``upload_idle_timeout`` seconds."""
+
+    def __init__(self, seconds: float):
+        super().__init__(
+            f"the request body stalled: nothing arrived for {seconds:g} s "
+            "(`upload_idle_timeout`), so the service closed the connection. Send "
+            "the request again.",
+            status=408,
+            error="RequestTimeout",
+        )
+
+
+async def body_chunks(request, idle: float):
+    """The body of ``request`` chunk by chunk; :class:`Stalled` after ``idle`` s of
+    silence."""
+    import anyio
+
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            with anyio.fail_after(idle):
+                chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise Stalled(idle) from None
+        yield chunk
+
+
+async def receive_multipart(
+    request, staging: Path, limits: Limits, disk: DiskReserve | None = None
+):
     """Stream a multipart job request to ``staging``.
 
     Parameters
@@ -282,7 +438,10 @@ async def receive_multipart(request, staging: Path, limits: Limits):
     staging : Path
         Empty folder that receives ``<n>/<filename>`` per ``file`` part.
     limits : Limits
-        Caps checked while bytes arrive.
+        Caps checked while bytes arrive; ``upload_idle_timeout`` closes a stalled
+        upload.
+    disk : DiskReserve, optional
+        Free-space reserve checked every 8 MB received (``507`` when crossed).
 
     Returns
     -------
@@ -305,7 +464,7 @@ async def receive_multipart(request, staging: Path, limits: Limits):
         raise RequestRejected(
             "the multipart body has no boundary in its Content-Type header."
         )
-    sink = _MultipartSink(staging, limits)
+    sink = _MultipartSink(staging, limits, disk)
     callbacks = {
         k: getattr(sink, k)
         for k in (
@@ -319,7 +478,7 @@ async def receive_multipart(request, staging: Path, limits: Limits):
         )
     }
     parser = MultipartParser(boundary, callbacks)
-    stream = request.stream()
+    stream = body_chunks(request, limits.upload_idle_timeout)
     try:
         pending = bytearray()
         async for chunk in stream:
@@ -333,6 +492,9 @@ async def receive_multipart(request, staging: Path, limits: Limits):
     except FormParserError as exc:
         sink.close()
         raise RequestRejected(f"the multipart body is malformed ({exc}).") from None
+    except Stalled:
+        sink.close()
+        raise
     except RequestRejected:
         sink.close()
         # Read and drop the rest of the body (bounded), so the client sees the answer
@@ -343,7 +505,7 @@ async def receive_multipart(request, staging: Path, limits: Limits):
                 drained += len(chunk)
                 if drained > 64 * 1024**2:
                     break
-        except Exception:  # noqa: BLE001 - the client went away; nothing to answer
+        except Exception:  # noqa: BLE001 - went away or stalled; nothing to answer
             pass
         raise
     except BaseException:
@@ -387,8 +549,15 @@ def url_filename(url: str) -> str:
     return seg
 
 
-def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path:
-    """Download ``url`` into ``dest_dir``, streamed and size-capped.
+def fetch_url(
+    url: str,
+    dest_dir: Path,
+    limits: Limits,
+    *,
+    guard: NetGuard | None = None,
+    disk: DiskReserve | None = None,
+) -> Path:
+    """Download ``url`` into ``dest_dir``, streamed, size-capped and guarded.
 
     Parameters
     ----------
@@ -398,9 +567,13 @@ def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path
         Existing folder; the file is named :func:`safe_filename` of the URL's last
         path segment (cut to a length the file system accepts).
     limits : Limits
-        ``max_file_bytes``, ``fetch_timeout`` and ``fetch_total_timeout`` apply.
-    session : requests.Session, optional
-        Session to use.
+        ``max_file_bytes``, ``fetch_timeout`` (connect, and between received bytes)
+        and ``fetch_total_timeout`` (wall clock, whatever the sender does) apply.
+    guard : NetGuard, optional
+        Which addresses may be contacted (default: public ones only); the
+        connection goes to the address it checked, and every redirect is checked.
+    disk : DiskReserve, optional
+        Free-space reserve, checked every 8 MB.
 
     Returns
     -------
@@ -410,77 +583,56 @@ def fetch_url(url: str, dest_dir: Path, limits: Limits, *, session=None) -> Path
     Raises
     ------
     FetchError
-        Unreachable host, non-2xx status, timeout, redirect to another scheme, over
-        the size cap, or the file could not be written. No partial file is left
-        behind, and the message names the URL, never a path of the service.
+        Not a public address (unless allowed), unreachable, non-2xx status,
+        deadline passed, over the size cap, too many redirects, or the file could
+        not be stored. No partial file is left behind; the message names the URL,
+        never a path of the service, and reads the same for a closed port as for
+        an open one.
     """
-    import requests
-
     try:
         check_http_url(url, "url")
     except RequestRejected as exc:
         raise FetchError(str(exc)) from None
+    guard = guard or NetGuard()
     path = dest_dir / safe_filename(url_filename(url), default="download")
-    sess = session or requests.Session()
-    deadline = time.monotonic() + limits.fetch_total_timeout
     cap = limits.max_file_bytes
     try:
-        with sess.get(
-            url,
-            stream=True,
-            timeout=(limits.fetch_timeout, limits.fetch_timeout),
-            headers={"User-Agent": "humelab-batch-service"},
-        ) as resp:
-            if urlsplit(resp.url).scheme not in ("http", "https"):
-                raise FetchError(f"could not fetch {url}: redirected to {resp.url}.")
-            if resp.status_code >= 400:
-                raise FetchError(
-                    f"could not fetch {url}: HTTP {resp.status_code} {resp.reason}."
-                )
-            declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > cap:
-                raise FetchError(
-                    f"could not fetch {url}: it is {int(declared)} bytes, over the "
-                    f"{_describe_bytes(cap)} limit per file."
-                )
-            size = 0
-            with open(path, "wb") as fh:
-                for chunk in resp.iter_content(chunk_size=256 * 1024):
-                    size += len(chunk)
-                    if size > cap:
-                        raise FetchError(
-                            f"could not fetch {url}: larger than the "
-                            f"{_describe_bytes(cap)} limit per file."
-                        )
-                    if time.monotonic() > deadline:
-                        raise FetchError(
-                            f"could not fetch {url}: download took longer than "
-                            f"{limits.fetch_total_timeout:g} s."
-                        )
-                    fh.write(chunk)
-    except FetchError:
-        path.unlink(missing_ok=True)
-        raise
-    except requests.exceptions.Timeout:
-        path.unlink(missing_ok=True)
-        raise FetchError(
-            f"could not fetch {url}: no response within {limits.fetch_timeout:g} s."
-        ) from None
-    except requests.exceptions.RequestException as exc:
-        path.unlink(missing_ok=True)
-        reason = type(exc).__name__
-        raise FetchError(f"could not fetch {url}: {reason}.") from None
+        with open(path, "wb") as fh:
+            guard.fetch_to(
+                url,
+                fh,
+                cap=cap,
+                connect_timeout=limits.fetch_timeout,
+                read_timeout=limits.fetch_timeout,
+                total_timeout=limits.fetch_total_timeout,
+                retries=retry_policy(total=2, backoff=0.5, methods=("GET",)),
+                on_chunk=disk.watcher() if disk is not None else None,
+            )
+    except (Refused, FetchFailed, LowDisk) as exc:
+        _unlink_quietly(path)
+        reason = str(exc)
+        if reason == "DEADLINE":
+            reason = f"download took longer than {limits.fetch_total_timeout:g} s"
+        elif reason.startswith("TOO_LARGE"):
+            size = reason.partition(":")[2]
+            reason = (
+                f"it is {size} bytes, over the {_describe_bytes(cap)} limit per file"
+                if size
+                else f"larger than the {_describe_bytes(cap)} limit per file"
+            )
+        raise FetchError(f"could not fetch {url}: {reason.rstrip('.')}.") from None
     except OSError as exc:  # the service could not write it (disk full, ...)
-        try:
-            path.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _unlink_quietly(path)
         reason = exc.strerror or type(exc).__name__
         raise FetchError(
             f"could not fetch {url}: the service could not store it ({reason}). "
             "Free space in the service's data folder, or resubmit later."
         ) from None
-    finally:
-        if session is None:
-            sess.close()
     return path
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass

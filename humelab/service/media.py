@@ -126,6 +126,8 @@ def _try_image(path, name: str):
 
     try:
         with Image.open(path) as im:
+            if im.size[0] * im.size[1] > _MAX_IMAGE_PIXELS:
+                raise _too_large(path, name, im.size)
             # Formats without a magic number accept random headers; trust them only
             # by extension.
             if im.format in _NO_MAGIC_IMAGES and PurePosixPath(
@@ -140,10 +142,53 @@ def _try_image(path, name: str):
             im.verify()
         with Image.open(path) as im:
             return im.size
+    except Image.DecompressionBombError:
+        raise _too_large(path, name, _header_size(path)) from None
+    except EngineError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None
     except Exception:  # Pillow plugins raise assorted errors on junk
         return None
+
+
+#: Largest image decoded, in pixels (Pillow's own bomb limit, about 89 megapixels).
+_MAX_IMAGE_PIXELS = 89_478_485
+
+
+def _header_size(path):
+    """``(width, height)`` from an image's header, or None.
+
+    Asks the format plugins directly: ``Image.open`` refuses to say (it raises
+    before returning the image), and its global limit must not be lifted while
+    other threads decode.
+    """
+    from PIL import Image
+
+    Image.init()
+    with open(path, "rb") as fp:
+        prefix = fp.read(16)
+        for fmt in Image.ID:
+            factory, accept = Image.OPEN[fmt]
+            try:
+                if accept and not accept(prefix):
+                    continue
+                fp.seek(0)
+                return factory(fp, str(path)).size
+            except Exception:  # noqa: BLE001 - not this format
+                continue
+    return None
+
+
+def _too_large(path, name: str, size) -> EngineError:
+    shown = f"{size[0]}x{size[1]} pixels" if size else "too many pixels"
+    return _fail(
+        path,
+        f"it is {shown}, over the {_MAX_IMAGE_PIXELS:,}-pixel limit for images; "
+        "scale it down",
+        name,
+        kind="image",
+    )
 
 
 def _looks_like_text(path) -> bool:

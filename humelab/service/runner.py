@@ -598,7 +598,7 @@ class Runner:
             log.debug("could not update pending callback of %s", job_id, exc_info=True)
 
     def _deliver(self, job_id: str, url: str, body: dict | None, failed: int) -> bool:
-        import requests
+        import urllib3
 
         if body is None:
             try:
@@ -615,34 +615,52 @@ class Runner:
                 return False
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         attempts = max(1, self.callbacks.attempts - failed)
-        delay = self.callbacks.backoff
+        # The service's one retry policy (as for URL downloads): which answers are
+        # retried and how long to wait; the waits here can be cut short by stop().
+        policy = retry_policy(total=attempts - 1, backoff=self.callbacks.backoff)
         for attempt in range(1, attempts + 1):
+            resp = error = None
             try:
-                r = requests.post(
+                resp, _, watch = self.guard.request(
+                    "POST",
                     url,
-                    data=data,
-                    headers={"Content-Type": "application/json; charset=utf-8",
-                             "User-Agent": "humelab-batch-service"},
-                    timeout=self.callbacks.timeout,
-                )  # fmt: skip
-                if 200 <= r.status_code < 300:
+                    body=data,
+                    headers={"Content-Type": "application/json; charset=utf-8"},
+                    connect_timeout=self.callbacks.timeout,
+                    read_timeout=self.callbacks.timeout,
+                    deadline=time.monotonic() + self.callbacks.timeout,
+                    follow_redirects=False,
+                )
+                watch.cancel()
+                resp.drain_conn()
+                resp.release_conn()
+                if 200 <= resp.status < 300:
                     log.info("callback for job %s delivered", job_id)
                     self._store_call("clear_callback", job_id)
                     return True
-                reason = f"HTTP {r.status_code}"
-            except requests.RequestException as exc:
-                reason = type(exc).__name__
+                reason = f"HTTP {resp.status}"
+            except Refused as exc:
+                log.warning("callback for job %s not sent: %s", job_id, exc)
+                self._store_call("clear_callback", job_id)
+                return False
+            except (FetchFailed, OSError) as exc:
+                reason = str(exc) if isinstance(exc, FetchFailed) else "no answer"
+                error = urllib3.exceptions.ProtocolError(reason)
             log.warning(
                 "callback for job %s failed (attempt %d of %d: %s)",
                 job_id, attempt, attempts, reason,
             )  # fmt: skip
-            if attempt == attempts:
+            try:
+                policy = policy.increment("POST", url, response=resp, error=error)
+            except urllib3.exceptions.MaxRetryError:
                 self._store_call("clear_callback", job_id)
                 return False
             self._store_call("callback_failed", job_id)
-            if self._stop.wait(delay):
+            wait = (resp is not None and policy.get_retry_after(resp)) or 0.0
+            wait = max(wait, policy.get_backoff_time())
+            if self._stop.wait(wait):
                 return False  # stopping: the marker stays, delivered on next start
-            delay *= 2
+        self._store_call("clear_callback", job_id)
         return False
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from .. import settings
 from ..errors import HumelabError, InputError
+from ._keyfile import read_api_key_file
 from .intake import Limits
 
-__all__ = ["serve", "Server", "default_data_dir"]
+__all__ = ["serve", "Server", "default_data_dir", "read_api_key_file"]
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,8 @@ def serve(
     callback_backoff: float = 1.0,
     callback_timeout: float = 10.0,
     quiet: bool = False,
+    allow_private_urls=False,
+    api_key_file=None,
     **limits,
 ) -> Server:
     """Start a Batch service (Hume v0 Batch API contract) in a background thread.
@@ -242,11 +245,21 @@ def serve(
         per-attempt timeout.
     quiet : bool
         Don't print the one-line start message.
+    allow_private_urls : bool or list of str
+        By default URLs and callbacks are fetched and called only on public
+        addresses (loopback, private, link-local, multicast, reserved and
+        unspecified ones are refused, in any spelling, after every redirect).
+        ``True`` allows all (a notebook's embedded service, tests serving media
+        from loopback); a list of networks (``["10.1.0.0/16"]``) allows those.
+    api_key_file : str or Path, optional
+        Read the key from this file (its first line) instead of ``api_key``; keeps
+        it out of process listings (:func:`read_api_key_file`).
     **limits
         Caps from :class:`humelab.service.intake.Limits`: ``max_urls``,
         ``max_files``, ``max_texts``, ``max_file_bytes``, ``max_json_bytes``,
-        ``max_archive_members``, ``max_archive_bytes``, ``fetch_timeout``,
-        ``fetch_total_timeout``.
+        ``max_archive_members``, ``max_archive_bytes``, ``max_expanded_bytes``,
+        ``fetch_timeout``, ``fetch_total_timeout``, ``upload_idle_timeout``,
+        ``min_free_bytes``.
 
     Returns
     -------
@@ -269,8 +282,10 @@ def serve(
     ...     client = HumeClient(api_key=server.api_key, base_url=server.url)
     """
     _require_extra()
+    from ._netguard import NetGuard
     from .app import create_app
     from .engines import get_engine
+    from .intake import DiskReserve
     from .runner import CallbackPolicy, Runner
     from .store import JobStore
 
@@ -288,6 +303,11 @@ def serve(
         if engine_options:
             raise InputError("`engine_options` only applies when `engine` is a name.")
         eng = engine
+    if api_key_file is not None:
+        if api_key:
+            raise InputError("give `api_key` or `api_key_file`, not both.")
+        api_key = read_api_key_file(api_key_file)
+    guard = NetGuard(allow_private=allow_private_urls)
     key = settings.service_key(api_key) or secrets.token_urlsafe(24)
     store = JobStore(settings.service_data_dir(data_dir))
     try:
@@ -303,9 +323,16 @@ def serve(
                 backoff=callback_backoff,
                 timeout=callback_timeout,
             ),
+            guard=guard,
+            disk=DiskReserve(store.data_dir, lim.min_free_bytes),
         )
         app = create_app(
-            store=store, runner=runner, engine=eng, api_key=key, limits=lim
+            store=store,
+            runner=runner,
+            engine=eng,
+            api_key=key,
+            limits=lim,
+            guard=guard,
         )
         server = Server(
             host=host,

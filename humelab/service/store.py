@@ -20,6 +20,7 @@ never leaves a half-written result behind.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -66,6 +67,8 @@ CREATE TABLE IF NOT EXISTS file_results (
     PRIMARY KEY (job_id, key)
 );
 """
+
+log = logging.getLogger(__name__)
 
 _SORT_COLUMNS = {"created": "created_ms", "started": "started_ms", "ended": "ended_ms"}
 
@@ -128,6 +131,7 @@ class JobStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._remove_orphans()
+        self._remove_stale_temp()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -164,6 +168,22 @@ class JobStore:
         for d in (self.data_dir / "jobs").iterdir():
             if d.is_dir() and d.name not in known:
                 shutil.rmtree(d, ignore_errors=True)
+
+    def _remove_stale_temp(self) -> None:
+        """Remove temp files a killed service left in job folders.
+
+        Results are written as ``.<name>.<hex>.tmp`` and renamed into place; a kill
+        between the two leaves the temp file. No other service uses the folder (the
+        lock is held), so every one found at start is stale.
+        """
+        for d in (self.data_dir / "jobs").iterdir():
+            if not d.is_dir():
+                continue
+            for tmp in d.glob(".*.tmp"):
+                try:
+                    tmp.unlink()
+                except OSError:
+                    log.warning("could not remove stale temp file %s", tmp.name)
 
     # -- paths ------------------------------------------------------------------------
 

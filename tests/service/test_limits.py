@@ -29,6 +29,7 @@ LIMITS = dict(
     max_archive_members=4,
     max_archive_bytes=60_000,
     fetch_timeout=0.5,
+    allow_private_urls=True,  # media and callbacks are served on loopback here
 )
 
 
@@ -328,7 +329,12 @@ def test_stopped_job_fails_with_message_when_resume_off(tmp_path, tiny_media):
     try:
         data = tmp_path / "data"
         with humelab.serve(
-            data_dir=data, workers=1, item_delay=0.3, quiet=True, api_key="k"
+            data_dir=data,
+            workers=1,
+            item_delay=0.3,
+            quiet=True,
+            api_key="k",
+            allow_private_urls=True,
         ) as server:
             api = ServiceAPI(server)
             job_id = api.submit(
@@ -339,7 +345,12 @@ def test_stopped_job_fails_with_message_when_resume_off(tmp_path, tiny_media):
         # the upload is kept until the job ends
         assert any((data / "jobs" / job_id / "uploads").iterdir())
         with humelab.serve(
-            data_dir=data, resume=False, quiet=True, api_key="k", callback_backoff=0.05
+            data_dir=data,
+            resume=False,
+            quiet=True,
+            api_key="k",
+            callback_backoff=0.05,
+            allow_private_urls=True,
         ) as server:
             api = ServiceAPI(server)
             job = api.get(f"/v0/batch/jobs/{job_id}").json()
@@ -375,7 +386,11 @@ def test_callback_owed_at_stop_is_delivered_once_after_restart(tmp_path):
     url = f"http://127.0.0.1:{port}/cb"
     data = tmp_path / "data"
     with humelab.serve(
-        data_dir=data, api_key="k", quiet=True, callback_backoff=30.0
+        data_dir=data,
+        api_key="k",
+        quiet=True,
+        callback_backoff=30.0,
+        allow_private_urls=True,
     ) as server:
         api = ServiceAPI(server)
         job_id = api.submit(
@@ -393,14 +408,18 @@ def test_callback_owed_at_stop_is_delivered_once_after_restart(tmp_path):
     rx = _Receiver(port)
     try:
         # And the receiver comes up, and a service starts on the same folder
-        with humelab.serve(data_dir=data, api_key="k", quiet=True) as server:
+        with humelab.serve(
+            data_dir=data, api_key="k", quiet=True, allow_private_urls=True
+        ) as server:
             # Then the callback arrives, once, with the job's predictions
             assert rx.got.wait(10), "the pending callback was never delivered"
             deadline = time.monotonic() + 5
             while server.store.pending_callbacks():
                 assert time.monotonic() < deadline, "pending callback not cleared"
                 time.sleep(0.02)
-        with humelab.serve(data_dir=data, api_key="k", quiet=True):
+        with humelab.serve(
+            data_dir=data, api_key="k", quiet=True, allow_private_urls=True
+        ):
             time.sleep(0.3)
         assert rx.bodies == [
             {"job_id": job_id, "status": "COMPLETED", "predictions": predictions}
