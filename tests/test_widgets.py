@@ -413,3 +413,80 @@ def test_jobs_panel_without_explore_and_bad_client(client):
     assert "Could not load no-such-job" in panel.status.value
     with pytest.raises(humelab.InputError, match="humelab.Client"):
         jobs_panel("http://127.0.0.1:1")
+
+
+# -- long recordings: thinned lines -----------------------------------------------
+
+
+def test_thinning_keeps_each_slices_lowest_and_highest_point():
+    from humelab._widget_data import decimate
+
+    # 20 points in [0, 20): slice 0 holds x 0..9, slice 1 holds x 10..19
+    x = np.arange(20.0)
+    y = np.full(20, 0.5)
+    y[3], y[7] = 0.0, 1.0  # slice 0: lowest at 3, highest at 7
+    y[11], y[15] = 1.0, 0.0  # slice 1: highest at 11, lowest at 15
+    xs, ys = decimate(x, y, 0.0, 19.999, bins=2)
+    np.testing.assert_array_equal(xs, [3, 7, 11, 15])
+    np.testing.assert_array_equal(ys, [0.0, 1.0, 1.0, 0.0])
+    # a NaN break between the slices keeps the line open there
+    xs, ys = decimate(
+        np.insert(x, 10, np.nan), np.insert(y, 10, np.nan), 0, 19.999, bins=2
+    )
+    np.testing.assert_array_equal(xs, [3, 7, np.nan, 11, 15])
+    # few points are returned as they are (plus one beyond each edge)
+    xs, _ = decimate(x, y, 5.0, 8.0, bins=2)
+    np.testing.assert_array_equal(xs, [4, 5, 6, 7, 8, 9])
+
+
+def _long_face_frame(n: int):
+    times = np.arange(n) / 3.0
+    rng = np.random.default_rng(1)
+    group = {
+        "id": "face_0",
+        "predictions": [
+            {
+                "frame": 10 * i,
+                "time": float(t),
+                "prob": 0.99,
+                "box": {"x": 1.0, "y": 2.0, "w": 30.0, "h": 40.0},
+                "emotions": _scores({"Joy": float(rng.random()), "Anger": 0.1}),
+                "facs": None,
+                "descriptions": None,
+            }
+            for i, t in enumerate(times)
+        ],
+    }
+    preds = predictions("long.mp4")
+    models = preds[0]["results"]["predictions"][0]["models"]
+    models["face"]["grouped_predictions"] = [group]
+    del models["prosody"]
+    return humelab.read_predictions(preds)
+
+
+def test_long_lines_are_thinned_and_refined_on_zoom():
+    # Given 6000 face frames (2000 s at 3 per second)
+    panel = explore(_long_face_frame(6000), dims=["Joy"])
+    (line,) = _lines(panel)
+    # Then the drawn line is an envelope of at most 2 points per slice (300)
+    assert len(line.get_xdata()) <= 2 * 300 + 2
+    assert np.nanmax(line.get_ydata()) == pytest.approx(panel.track.column("Joy").max())
+    # When zoomed to 100 s (300 frames), every frame in view is drawn
+    panel.time_range.value = (500.0, 600.0)
+    (same,) = _lines(panel)
+    assert same is line
+    xs = line.get_xdata()
+    assert np.sum((xs >= 500.0) & (xs <= 600.0)) == 301
+
+
+def test_views_keep_their_own_axes(df):
+    panel = explore(df)
+    lines_ax = panel.ax
+    panel.view.value = "heatmap"
+    heat_ax = panel.ax
+    assert heat_ax is not lines_ax
+    assert heat_ax.get_visible() and not lines_ax.get_visible()
+    panel.cursor.value = 2.0
+    assert _cursor_x(panel) == pytest.approx(2.0)
+    panel.view.value = "lines"
+    assert panel.ax is lines_ax and _cursor_x(panel) == pytest.approx(2.0)
