@@ -20,6 +20,8 @@ __all__ = [
     "parse_freq",
     "expand_bins",
     "overlap_pairs",
+    "runs",
+    "spread",
     "timed_rows",
     "reduce",
     "grid_frame",
@@ -119,6 +121,24 @@ def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return j, pos
 
 
+def runs(t: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and lengths of runs of consecutive rows with the same (t, e).
+
+    The scores of one prediction (48 or more dimensions) share its times, so the
+    time work is done once per run and then spread over the run's rows.
+    """
+    n = len(t)
+    change = np.ones(n, bool)
+    change[1:] = (t[1:] != t[:-1]) | (e[1:] != e[:-1])
+    starts = np.flatnonzero(change)
+    return starts, np.diff(np.append(starts, n))
+
+
+def spread(starts, lengths, idx) -> tuple[np.ndarray, np.ndarray]:
+    """For pairs on runs ``idx``: ``(pair, row)`` for every row of each run."""
+    return _ranges(starts[idx], starts[idx] + lengths[idx])
+
+
 def overlap_pairs(
     tb: np.ndarray, te: np.ndarray, rb: np.ndarray, re: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,8 +206,13 @@ def grid_frame(data, func, *, keys, span, freq, how, time, end, value):
     """
     ok, t, e, v = timed_rows(data, func, time, end, value)
     sid, n_series = series_ids(data, keys)
-    rows, bins, w = expand_bins(t[ok], e[ok], freq, func)
-    pos = np.flatnonzero(ok)[rows]
+    okpos = np.flatnonzero(ok)
+    tt, ee = t[okpos], e[okpos]
+    starts, lengths = runs(tt, ee)
+    run, bins, w = expand_bins(tt[starts], ee[starts], freq, func)
+    pair, rows = spread(starts, lengths, run)
+    bins, w = bins[pair], w[pair]
+    pos = okpos[rows]
     rsid = sid[pos]
     if span == keys:
         owner, n_owner = np.arange(n_series), n_series
@@ -237,7 +262,8 @@ def align_segments(
         )
     tpos = tpos[np.lexsort((t[tpos], fid[tpos]))]
     rows = np.flatnonzero(ok)
-    rows = rows[np.argsort(fid[rows], kind="stable")]
+    if n_files > 1:
+        rows = rows[np.argsort(fid[rows], kind="stable")]
     r_split = np.searchsorted(fid[rows], np.arange(n_files + 1))
     t_split = np.searchsorted(fid[tpos], np.arange(n_files + 1))
     take_t, take_s, vals, counts = [], [], [], []
@@ -250,7 +276,11 @@ def align_segments(
         if not len(fr) or not len(ft):
             continue
         local, inv = np.unique(sid[fr], return_inverse=True)
-        j, r, w = overlap_pairs(t[ft], e[ft], t[fr], e[fr])
+        tf, ef = t[fr], e[fr]
+        starts, lengths = runs(tf, ef)
+        j, run, w = overlap_pairs(t[ft], e[ft], tf[starts], ef[starts])
+        pair, r = spread(starts, lengths, run)
+        j, w = j[pair], w[pair]
         size = len(ft) * len(local)
         val, cnt = reduce(j * len(local) + inv[r], v[fr][r], w, size, how)
         take_t.append(np.repeat(ft, len(local)))

@@ -168,7 +168,8 @@ def _lines(ax, d, dims, colors, *, by, freq, gap, time, end, value, hue, **kwarg
     ax.set_xlabel("time (s)")
     ax.set_ylabel(value)
     if len(groups) == 1 and groups[0]:
-        ax.set_title(" · ".join(str(x) for x in groups[0]), fontsize="medium")
+        title = dict.fromkeys(str(x) for x in groups[0])  # source == file: once
+        ax.set_title(" · ".join(title), fontsize="medium")
 
 
 def plot_heatmap(
