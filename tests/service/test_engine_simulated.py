@@ -982,3 +982,18 @@ def test_job_without_script_has_no_scripts_key(api):
     (elem,) = api.predictions(job["job_id"])
     assert elem["humelab"] == {"engine": "simulated", "simulated": True}
     assert "humelab" not in elem["results"]["predictions"][0]
+
+
+def test_script_on_text_counts_characters(engine, tmp_path):
+    # Given two sentences and a script over the first 10 characters only
+    text = "I love it. It is bad."
+    path = make_text_file(tmp_path / "two.txt", text)
+    item = scripted(path, "begin,end,name,level\n0,10,Joy,0.9\n", tmp_path)
+    models = {"language": {"granularity": "sentence"}}
+    got = measure(engine, item, models)["models"]["language"]
+    ref = measure(engine, MediaInput("two.txt", path), models)["models"]["language"]
+    first, second = got["grouped_predictions"][0]["predictions"]
+    assert first["position"] == {"begin": 0, "end": 10}
+    # Then the first sentence follows the script, the second is as without it
+    assert emotions_of(first)["Joy"] == pytest.approx(0.9, abs=0.12)
+    assert second == ref["grouped_predictions"][0]["predictions"][1]
