@@ -44,6 +44,23 @@ if [ "${WHEEL_CHECK_DEPS:-pypi}" = reuse ]; then
     echo "$SITE" > "$VSITE/_humelab_wheel_check_deps.pth"
     "$VPY" -m pip install --quiet --no-deps "$WHEEL"
 else
+    echo "== the core install (no extras) reads results without the web stack"
+    "$VPY" -m pip install --quiet "$WHEEL"
+    (cd "$WORK" && "$VPY" - "$ROOT/tests/fixtures/v0_all_shapes.json" <<'EOF2'
+import importlib.util
+import sys
+
+import humelab
+
+df = humelab.read_predictions(sys.argv[1], errors="ignore")
+humelab.validate(df)
+for name in ("starlette", "uvicorn", "av"):
+    assert importlib.util.find_spec(name) is None, f"{name} came with the core install"
+loaded = [m for m in sys.modules if m.startswith("humelab.service")]
+assert not loaded, loaded
+print(f"   core install: {len(df):,} scores read, no web stack installed or imported")
+EOF2
+    )
     "$VPY" -m pip install --quiet "${WHEEL}[service]"
 fi
 

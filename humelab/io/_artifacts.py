@@ -32,6 +32,7 @@ from ..schema import (
 )
 from ._frame import FrameBuilder, wide_from_builder
 from ._input import FileSource, inner, is_json, is_zip, load_bytes
+from ._predictions import _parse, _source_name, dedupe, source_names
 
 __all__ = ["read_artifacts"]
 
@@ -128,7 +129,6 @@ def read_artifacts(
     templates: dict = {}
     resolved = {prefix: _source(prefix, mapping) for prefix, _ in entries}
     if mapping is None:  # the same name twice: later ones get their index
-        from ._predictions import dedupe
 
         prefixes = sorted(resolved, key=lambda p: resolved[p][0])
         names = dedupe(
@@ -304,8 +304,6 @@ def _source_mapping(predictions):
         for row in keys.astype(object).itertuples(index=False):
             add(*row)
     else:
-        from ._predictions import _parse, _source_name, source_names
-
         envs, job_id, _ = _parse(predictions, reader="read_artifacts(predictions=)")
         sources = source_names(envs)
         raw_names = [_source_name(e.source) for e in envs]
