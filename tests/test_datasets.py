@@ -172,3 +172,11 @@ def test_real_samples_have_no_simulated_marker(real_samples):
     for path in zips:
         df = humelab.read_artifacts(path)
         assert "simulated" not in df.attrs, path
+
+
+def test_attrs_survive_wide_and_back():
+    df = humelab.load_example("faces")
+    wide = humelab.to_wide(df)
+    assert wide.attrs == df.attrs and wide.attrs["simulated"] is True
+    back = humelab.to_long(wide)
+    assert back.attrs == df.attrs and back.equals(df)

@@ -95,7 +95,9 @@ def to_wide(data: pd.DataFrame) -> pd.DataFrame:
     dims = dims_from_scores(
         ids, cols, names, data["score"].to_numpy(), npred, narrow=False
     )
-    return pd.concat([normalize(preds), dims], axis=1)
+    out = pd.concat([normalize(preds), dims], axis=1)
+    out.attrs = dict(data.attrs)  # engine, simulated, scripts (set by the readers)
+    return out
 
 
 def _prediction_ids(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +247,9 @@ def to_long(data: pd.DataFrame, *, families: Mapping[str, str] | None = None):
         if not isinstance(df[col].dtype, pd.CategoricalDtype):
             df[col] = df[col].astype("category")
     df["segment"] = df["segment"].astype(np.int32)
-    return normalize(df)
+    df = normalize(df)
+    df.attrs = dict(data.attrs)  # engine, simulated, scripts (set by the readers)
+    return df
 
 
 def _order(model: str, dims: list, families: dict) -> list[tuple[str, str]]:
