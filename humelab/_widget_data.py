@@ -198,15 +198,17 @@ def _clean(value: Any) -> Any:
 
 
 def smooth(track: Track, column: np.ndarray, window: float) -> np.ndarray:
-    """Centred moving mean over ``window`` seconds (segments by their midpoint).
+    """Centred moving mean over ``window`` seconds, as ``humelab.smooth`` computes it.
 
-    Each segment's value becomes the mean of the values whose position lies within
-    ``window / 2`` of its own; missing values are skipped, never counted as 0, and a
-    segment without a value stays missing. ``window <= 0`` returns ``column``.
+    Each segment's value becomes the mean of the values whose ``begin`` lies within
+    ``window / 2`` of its own (``humelab.smooth(df, window=f"{window}s")``, done on
+    one track's matrix so the panel stays fast); missing values are skipped, never
+    counted as 0, and a segment without a value stays missing. ``window <= 0`` or a
+    track without times returns ``column``.
     """
-    if window <= 0 or len(column) < 2:
+    if window <= 0 or len(column) < 2 or not track.timed:
         return column
-    x = track.x
+    x = track.begin
     lo = np.searchsorted(x, x - window / 2.0, side="left")
     hi = np.searchsorted(x, x + window / 2.0, side="right")
     ok = np.isfinite(column)

@@ -396,6 +396,8 @@ class ExplorePanel(widgets.VBox):
             top = max(1.0, round((hi - lo) / 20.0, 1)) if timed else 0.0
             self.smooth.disabled = not timed
             width = self.smooth.value if smooth is None else smooth
+            if smooth is not None and timed:  # asked for: never cut it short
+                top = max(top, float(smooth))
             step = top / 100 if timed else 0.1
             _set_range(self.smooth, 0.0, top, min(width, top), step=step)
             step = (hi - lo) / 1000.0

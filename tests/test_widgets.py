@@ -206,6 +206,23 @@ def test_smoothing_is_a_centred_moving_mean(df):
     assert "smoothed 1 s" in panel.ax.get_title()
 
 
+def test_panel_agrees_with_the_analysis_functions(df):
+    # the panel's ranking is top_emotions' true means, its smoothing is smooth()'s
+    panel = explore(df, k=2, smooth=2.0)
+    for model, group in [("face", "face_0"), ("prosody", "spk_0")]:
+        panel.model.value, panel.group.value = model, group
+        part = df[(df["model"] == model) & (df["group"] == group)]
+        top = humelab.top_emotions(part, k=2)
+        assert panel.shown == tuple(top["name"])
+        smoothed = humelab.smooth(part, window="2s")
+        for line, name in zip(_lines(panel), panel.shown, strict=True):
+            want = smoothed[smoothed["name"] == name].sort_values("begin")["score"]
+            drawn = line.get_ydata()
+            np.testing.assert_allclose(
+                drawn[np.isfinite(drawn)][:: 1 if model == "face" else 2], want
+            )
+
+
 def test_time_range_only_moves_limits(df):
     panel = explore(df)
     lines = _lines(panel)
