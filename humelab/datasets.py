@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
+from .io import read_predictions
 
 __all__ = [
     "EXAMPLES",
@@ -264,8 +265,6 @@ def load_example(name: str, *, shape: str = "long") -> pd.DataFrame:
     >>> sorted(df["file"].unique())
     ['face_frown.png', 'face_neutral.jpg', 'face_smile.jpg']
     """
-    from .io import read_predictions
-
     if name not in EXAMPLES:
         raise InputError(
             f"Unknown example {name!r}; the examples are "

@@ -20,12 +20,15 @@ import os
 import re
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from . import __version__
 from ._plot_notes import NOTE, is_simulated
 from .analysis import summarize, top_emotions
 from .errors import InputError, SchemaError
+from .io import read_artifacts, read_predictions
+from .plotting import plot_heatmap, plot_small_multiples, plot_timeline
 from .schema import validate
 
 __all__ = ["write_report", "timeline_pngs", "render_report"]
@@ -52,8 +55,6 @@ _BY = ("source", "file", "model", "group")
 
 def _frame(data) -> pd.DataFrame:
     """``data`` as a tidy long frame (a frame, or a predictions/artifacts file)."""
-    from .io import read_artifacts, read_predictions
-
     if isinstance(data, pd.DataFrame):
         if "name" not in data and "score" not in data and "segment" in data:
             raise SchemaError(
@@ -76,8 +77,6 @@ def _frame(data) -> pd.DataFrame:
 
 
 def _png(fig, *, dpi: int = 100) -> bytes:
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
@@ -88,8 +87,6 @@ def _png(fig, *, dpi: int = 100) -> bytes:
 
 def _timeline_fig(df: pd.DataFrame, *, k: int):
     """The timeline figure of one source, or None when it has no time axis."""
-    from .plotting import plot_small_multiples, plot_timeline
-
     timed = df[df["begin"].notna().to_numpy()] if "begin" in df else df.iloc[:0]
     timed = timed[(timed["family"] == "emotions").to_numpy()]
     if timed.empty:
@@ -322,8 +319,6 @@ def render_report(data, *, title: str | None = None, k: int = 5) -> str:
 
 
 def _figures(df: pd.DataFrame, k: int) -> list[str]:
-    from .plotting import plot_heatmap
-
     out = []
     sources = [s for s in pd.unique(df["source"].astype(object)) if pd.notna(s)]
     for source in sources:
