@@ -40,6 +40,13 @@ def _by_family(data, family):
     return data.loc[(data["family"] == family).to_numpy()]
 
 
+def _argmax_per_group(v, gid, n):
+    """Position of the first maximum of ``v`` in each group ``0..n-1``."""
+    if not n:
+        return np.zeros(0, np.int64)
+    return pd.Series(v).groupby(gid, sort=True).idxmax().to_numpy(np.int64)
+
+
 def top_emotions(
     data: pd.DataFrame,
     k: int | None = 5,
@@ -301,14 +308,15 @@ def dominant(
     d = _scored(_by_family(data, family), func, value)
     gid, _ = series_ids(d, [c for c in by if c != segment] + [segment])
     v = d[value].to_numpy(np.float64)
-    order = np.lexsort((-v, gid))
-    g = gid[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else g
-    top = order[starts]
-    nxt = starts + 1
-    has2 = nxt < len(g)
-    has2[has2] = g[nxt[has2]] == g[starts[has2]]
-    second = np.where(has2, order[np.minimum(nxt, len(g) - 1)], 0)
+    # The best and the second best row of each segment, by two grouped argmax
+    # passes (O(n), no sort); segments are numbered by first appearance.
+    n_seg = int(gid.max()) + 1 if len(gid) else 0
+    top = _argmax_per_group(v, gid, n_seg)
+    rest = v.copy()
+    rest[top] = -np.inf
+    count = np.bincount(gid, minlength=n_seg)
+    has2 = count > 1
+    second = _argmax_per_group(rest, gid, n_seg)
     extra = [c for c in (time, end, text) if c and c in d and c != segment]
     cols = list(dict.fromkeys([c for c in by if c != segment] + [segment] + extra))
     out = d[cols + [hue]].iloc[top].reset_index(drop=True)
