@@ -40,6 +40,7 @@ import queue
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 
 from ..._cost import FRAMES_PER_REQUEST
@@ -80,6 +81,10 @@ def _new_usage() -> dict:
         "images": 0,
         "billed_seconds": 0.0,
     }
+
+
+def _add_usage(a: dict, b: dict) -> dict:
+    return {k: a[k] + b[k] for k in a}
 
 
 class _Fail(Exception):
@@ -426,15 +431,32 @@ class HumeEngine(Engine):
         visual = info.kind in ("image", "video")
         unsupported = self._unsupported(models, info, transcription)
         out = {}
+        want_face = "face" in models and visual
+        want_prosody = "prosody" in models and info.has_audio
+        sound = _new_usage()
         try:
-            if "face" in models and visual:
+            if want_face and want_prosody:
+                # A video's soundtrack goes alongside its frames (which must go one
+                # request after another, for face_state): both use the same slots.
+                with ThreadPoolExecutor(1, thread_name_prefix="humelab-hume") as ex:
+                    fut = ex.submit(self._prosody, item, sound)
+                    try:
+                        out["face"] = self._faces(item, info, models["face"], usage)
+                    except BaseException:
+                        other = fut.exception()  # waits for the soundtrack
+                        if isinstance(other, EngineFatal):
+                            raise other from None
+                        raise
+                    out["prosody"] = fut.result()
+            elif want_face:
                 out["face"] = self._faces(item, info, models["face"], usage)
-            if "prosody" in models and info.has_audio:
+            elif want_prosody:
                 out["prosody"] = self._prosody(item, usage)
         except (_Fail, EngineError) as exc:
             err = EngineError(str(exc))
-            err.usage = usage
+            err.usage = _add_usage(usage, sound)
             raise err from None
+        usage = _add_usage(usage, sound)
         if unsupported and not out:
             err = EngineError(self._unsupported_message(item.file, unsupported))
             err.usage = usage
