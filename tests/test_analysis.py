@@ -538,3 +538,70 @@ def test_real_samples(real_samples):
         assert res.loc[has, "score"].notna().all(), path
         assert res.loc[~has, "score"].isna().all(), path  # gaps are NaN, never 0
     assert seen >= 15
+
+
+def _naive_resample(df, freq):
+    """Loop-based reference: overlap-weighted means per series and grid bin."""
+    out = {}
+    keys = ["source", "file", "model", "group", "family", "name"]
+    for key, s in df.groupby(keys, observed=True):
+        b, e, v = s["begin"].to_numpy(), s["end"].to_numpy(), s["score"].to_numpy()
+        for i in range(
+            int(np.floor(b.min() / freq)), int(np.floor(e.max() / freq)) + 1
+        ):
+            lo, hi = i * freq, (i + 1) * freq
+            if (e > b).any():
+                w = np.clip(np.minimum(e, hi) - np.maximum(b, lo), 0, None)
+            else:
+                w = ((b >= lo) & (b < hi)).astype(float)
+            if w.sum() > 0:
+                out[key + (round(lo, 9),)] = float((w * v).sum() / w.sum())
+    return out
+
+
+def test_resample_matches_a_loop_reference_on_real_samples(real_samples):
+    # Given real prosody utterances (intervals) and real face frames (instants)
+    for folder, freq in (
+        ("calhacks-vihk_prosody_audio_url", 2.0),
+        ("interviewiq_face-prosody_url", 0.5),
+    ):
+        df = humelab.read_predictions(real_samples / folder / "predictions.json")
+        df = df[df["name"].isin(["Joy", "Calmness", "Interest"])]
+        want = _naive_resample(df, freq)
+        got = humelab.resample(df, freq=freq)
+        have = got[got["n"] > 0]
+        keys = ["source", "file", "model", "group", "family", "name", "begin"]
+        assert len(have) == len(want), folder
+        for row in have.itertuples(index=False):
+            key = tuple(getattr(row, k) for k in keys)
+            assert row.score == pytest.approx(want[key], rel=1e-9), (folder, key)
+
+
+def test_align_matches_a_loop_reference_on_a_real_interview(real_samples):
+    path = real_samples / "interreviewer_face-prosody-language" / "predictions.json"
+    df = humelab.read_predictions(path)
+    df = df[df["name"].isin(["Joy", "Calmness"]) & (df["family"] == "emotions")]
+    out = humelab.align(df, to="prosody")
+    utt = df[df["model"] == "prosody"].drop_duplicates(["group", "segment"])
+    faces = df[df["model"] == "face"]
+    checked = 0
+    for u in utt.itertuples():
+        for (group, name), s in faces.groupby(["group", "name"], observed=True):
+            inside = s[(s["begin"] >= u.begin) & (s["begin"] < u.end)]
+            row = out[
+                (out["to_group"] == u.group)
+                & (out["to_segment"] == u.segment)
+                & (out["model"] == "face")
+                & (out["group"] == group)
+                & (out["name"] == name)
+            ]
+            assert len(row) == 1
+            assert row["n"].iloc[0] == len(inside)
+            if len(inside):
+                assert row["score"].iloc[0] == pytest.approx(
+                    float(inside["score"].astype(float).mean()), rel=1e-9
+                )
+                checked += 1
+            else:
+                assert np.isnan(row["score"].iloc[0])
+    assert checked > 20
