@@ -12,6 +12,7 @@ from humelab import InputError
 from humelab.schema import MODELS, VOCABULARY
 from humelab.service.engines import (
     EngineError,
+    Measurement,
     MediaInput,
     fill_model_defaults,
     fill_transcription_defaults,
@@ -76,11 +77,13 @@ def files(tmp_path_factory):
 
 
 def measure(engine, item, models=None, transcription=NOTHING):
+    """The prediction entry (without the error entries an engine may add)."""
     if transcription is NOTHING:
         transcription = {}
-    return engine.measure(
+    out = engine.measure(
         item, models=fill_model_defaults(models), transcription=transcription
     )
+    return out.entry if isinstance(out, Measurement) else out
 
 
 def check_prediction(model, pred, config):
@@ -250,6 +253,7 @@ def test_audio_without_transcript(engine, files):
     # Given a speech-like wav and no transcript beside it
     out = measure(engine, MediaInput("talk.wav", files["wav"]))
     # Then: audio, burst and prosody with null text, and no language/ner at all
+    # (an error entry says why: see test_text_models_on_speech_without_transcript)
     assert out["file_type"] == "audio"
     assert list(out["models"]) == ["burst", "prosody"]
     check_output(out, None)
@@ -997,3 +1001,22 @@ def test_script_on_text_counts_characters(engine, tmp_path):
     # Then the first sentence follows the script, the second is as without it
     assert emotions_of(first)["Joy"] == pytest.approx(0.9, abs=0.12)
     assert second == ref["grouped_predictions"][0]["predictions"][1]
+
+
+def test_text_models_on_speech_without_transcript_say_why(api, tmp_path):
+    # Given speech with no transcript beside it, and language and ner requested
+    wav = make_wav(tmp_path / "talk.wav", 1.0)
+    with open(wav, "rb") as fh:
+        job_id = api.submit(
+            files={"file": ("talk.wav", fh, "audio/wav")},
+            data={"json": '{"models": {"prosody": {}, "language": {}, "ner": {}}}'},
+        )
+    job = api.wait(job_id)
+    # Then prosody is measured and one error entry says what the text models need
+    assert job["state"]["status"] == "COMPLETED" and job["state"]["num_errors"] == 1
+    result = api.predictions(job_id)[0]["results"]
+    assert set(result["predictions"][0]["models"]) == {"prosody"}
+    (error,) = result["errors"]
+    assert error["file"] == "talk.wav"
+    assert "`language` and `ner`" in error["message"]
+    assert "talk.txt, talk.srt or talk.vtt" in error["message"]

@@ -74,15 +74,18 @@ def test_sdk_urls_and_text_all_six_models(batch, hosted):
     job = _wait(batch, job_id)
     assert job.state.status == "COMPLETED", job.state
     assert job.type == "INFERENCE" and job.job_id == job_id
-    assert job.state.num_errors == 0 and job.state.num_predictions == 3
+    # the two media have speech but no transcript: language and ner say so
+    assert job.state.num_errors == 2 and job.state.num_predictions == 3
     assert job.request.urls == [hosted["video"], hosted["wav"]]
     assert job.request.models.face.identify_faces is True
     # The typed predictions parse without error, for every model
     results = batch.get_job_predictions(id=job_id)
     assert [r.source.type for r in results] == ["url", "url", "text"]
     seen = {}
+    errors = [e.message for r in results for e in r.results.errors]
+    assert len(errors) == 2 and all("needs a transcript" in m for m in errors)
     for r in results:
-        assert r.results is not None and r.results.errors == []
+        assert r.results is not None
         for p in r.results.predictions:
             for name in ("face", "burst", "prosody", "language", "ner", "facemesh"):
                 mp = getattr(p.models, name)

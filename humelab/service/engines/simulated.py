@@ -49,6 +49,7 @@ from ._script import read_script
 from .base import (
     Engine,
     EngineError,
+    Measurement,
     MediaInput,
     fill_model_defaults,
     fill_transcription_defaults,
@@ -87,7 +88,8 @@ class SimulatedEngine(Engine):
         # Accept the echo form or a bare request: fill (and check) every option.
         given = {k: v for k, v in (models or {}).items() if v is not None}
         models = {k: v for k, v in fill_model_defaults(given).items() if v is not None}
-        if transcription is None:  # "transcription": null disables it
+        disabled = transcription is None  # "transcription": null disables it
+        if disabled:
             item = dataclasses.replace(item, transcript=None)
         transcription = fill_transcription_defaults(transcription)
         if item.text is not None:
@@ -98,7 +100,29 @@ class SimulatedEngine(Engine):
         m = _Measure(item, models, transcription)
         if info.kind == "text":
             return m.marked(m.text(media.read_text(item.path, name=item.file)))
-        return m.marked(m.media(info))
+        entry = m.marked(m.media(info))
+        notes = _untranscribed(item, info, models, disabled)
+        return Measurement(entry, errors=notes) if notes else entry
+
+
+def _untranscribed(item, info, models, disabled) -> list[str]:
+    """Error entries for text models asked of speech with no transcript: this engine
+    does not transcribe, so they would otherwise come back empty, silently."""
+    wanted = [m for m in ("language", "ner") if m in models]
+    if not wanted or not info.has_audio or item.transcript is not None:
+        return []
+    names = " and ".join(f"`{m}`" for m in wanted)
+    if disabled:
+        why = "transcription is disabled (`transcription: null`)"
+        fix = "enable transcription and add a transcript"
+    else:
+        why = "the simulated engine does not transcribe speech"
+        fix = "add a transcript"
+    stem = Path(item.file).stem
+    return [
+        f"{names} on the speech of {item.file} needs a transcript, and {why}; "
+        f"{fix} of the same stem ({stem}.txt, {stem}.srt or {stem}.vtt) beside it."
+    ]
 
 
 def _digest(path: Path) -> bytes:
