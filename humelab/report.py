@@ -28,7 +28,7 @@ from ._plot_notes import NOTE, is_simulated
 from .analysis import summarize, top_emotions
 from .errors import InputError, SchemaError
 from .io import read_artifacts, read_predictions
-from .plotting import plot_heatmap, plot_small_multiples, plot_timeline
+from .plotting import plot_heatmap, plot_small_multiples, plot_timeline, plot_top
 from .schema import validate
 
 __all__ = ["write_report", "timeline_pngs", "render_report"]
@@ -86,7 +86,11 @@ def _png(fig, *, dpi: int = 100) -> bytes:
 
 
 def _timeline_fig(df: pd.DataFrame, *, k: int):
-    """The timeline figure of one source, or None when it has no time axis."""
+    """The timeline figure of one source, or None when it has no time axis.
+
+    A source measured at a single instant (an image) gets the bars of
+    :func:`humelab.plotting.plot_top` instead: a line needs two points.
+    """
     timed = df[df["begin"].notna().to_numpy()] if "begin" in df else df.iloc[:0]
     timed = timed[(timed["family"] == "emotions").to_numpy()]
     if timed.empty:
@@ -94,6 +98,8 @@ def _timeline_fig(df: pd.DataFrame, *, k: int):
     timed.attrs = dict(df.attrs)
     panels = timed[list(_BY)].drop_duplicates()
     try:
+        if timed["begin"].nunique() == 1 and timed["end"].nunique() == 1:
+            return plot_top(timed, k=k).figure  # one instant (an image): bars
         if len(panels) == 1:
             return plot_timeline(timed, k=k).figure
         # a panel per file, model and face or speaker, drawing the top k of the
@@ -136,7 +142,8 @@ def timeline_pngs(
     -------
     list of pathlib.Path
         The files written, in source order. Sources without times (text) get no
-        PNG.
+        PNG; a source measured at one instant (an image) gets the bars of its top
+        ``k`` (:func:`humelab.plotting.plot_top`) instead of a line.
 
     Raises
     ------
@@ -327,7 +334,9 @@ def _figures(df: pd.DataFrame, k: int) -> list[str]:
         fig = _timeline_fig(sub, k=k)
         if fig is not None:
             out.append(
-                _img(_png(fig), f"timeline of {source}", f"{source}: top {k} over time")
+                _img(
+                    _png(fig), f"plot of {source}", f"{source}: its top {k} expressions"
+                )
             )
     emo = df[(df["family"] == "emotions").to_numpy()]
     if emo["file"].nunique() > 1:

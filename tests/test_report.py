@@ -223,3 +223,25 @@ def test_timeline_pngs_one_per_timed_source(tmp_path):
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == sorted(
         p.name for p in paths
     )
+
+
+def test_an_image_gets_bars_and_a_video_gets_lines():
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from humelab.report import _timeline_fig
+
+    faces = humelab.load_example("faces")
+    smile = faces[(faces["source"] == "face_smile.jpg").to_numpy()]
+    fig = _timeline_fig(smile, k=3)
+    (ax,) = fig.axes
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(bars) == 3 and not ax.lines[3:]
+    assert {"Joy", "Amusement"} <= {t.get_text() for t in ax.get_yticklabels()}
+    plt.close(fig)
+    talking = humelab.load_example("talking")
+    video = talking[(talking["model"] == "face").to_numpy()]
+    fig = _timeline_fig(video, k=2)
+    lines = [ln for ax in fig.axes for ln in ax.lines if len(ln.get_xdata()) > 2]
+    assert {ln.get_label() for ln in lines} >= {"Joy"}
+    plt.close(fig)
