@@ -106,8 +106,14 @@ def top_emotions(
 
     Examples
     --------
-    >>> humelab.top_emotions(df, 3)  # doctest: +SKIP
-    >>> df.hume.top(3)  # the same  # doctest: +SKIP
+    >>> import humelab
+    >>> df = humelab.load_example("talking")  # simulated scores
+    >>> top = humelab.top_emotions(df, 2)  # or df.hume.top(2)
+    >>> list(top.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['source', 'file', 'model', 'group', 'family', 'name',
+     'rank', 'mean', 'n', 'peak', 'peak_time']
+    >>> top["rank"].tolist()
+    [1, 2, 1, 2, 1, 2]
     """
     func = "top_emotions"
     check_frame(data, func)
@@ -203,6 +209,13 @@ def summarize(
     See Also
     --------
     top_emotions : the highest means per group.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("talking")
+    >>> list(humelab.summarize(df).columns)[6:]
+    ['n', 'mean', 'sd', 'sem', 'ci_low', 'ci_high', 'max', 'max_time', 'weighted_mean']
     """
     func = "summarize"
     check_frame(data, func)
@@ -300,6 +313,14 @@ def dominant(
     ------
     SchemaError
         ``data`` is not a long frame, or a role names a missing column.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("talking")
+    >>> prosody = humelab.dominant(df[df["model"] == "prosody"])
+    >>> prosody[["segment", "begin", "end"]].values.tolist()
+    [[0.0, 0.04, 2.08], [1.0, 2.52, 4.54]]
     """
     func = "dominant"
     check_frame(data, func)

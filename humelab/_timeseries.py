@@ -93,6 +93,14 @@ def resample(
     InputError
         ``freq`` is not a positive time step, ``how`` is unknown, or the grid would
         be absurdly large.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("talking")
+    >>> grid = humelab.resample(df, freq="500ms")  # or df.hume.resample(freq=...)
+    >>> grid[["begin", "end"]].drop_duplicates().head(3).values.tolist()
+    [[0.0, 0.5], [0.5, 1.0], [1.0, 1.5]]
     """
     func = "resample"
     check_frame(data, func)
@@ -181,6 +189,14 @@ def align(
         ``to`` is neither a model in ``data`` nor a time step, or the target
         model's segments have no duration (face frames are instants: align them
         onto another model or a grid).
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("talking")
+    >>> rows = humelab.align(df, to="prosody")  # face and burst per utterance
+    >>> rows[["to_segment", "begin", "end"]].drop_duplicates().values.tolist()
+    [[0.0, 0.04, 2.08], [1.0, 2.52, 4.54]]
     """
     func = "align"
     check_frame(data, func)
@@ -278,6 +294,14 @@ def smooth(
         ``data`` is not a long frame, or a role names a missing column.
     InputError
         ``window`` is neither a positive int nor a positive time.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("talking")
+    >>> smooth = humelab.smooth(df, window="1s")  # same rows, smoothed scores
+    >>> len(smooth) == len(df)
+    True
     """
     func = "smooth"
     check_frame(data, func)
@@ -374,6 +398,14 @@ def normalize(
         ``data`` is not a long frame, or a role names a missing column.
     InputError
         Unknown ``method``, or a missing or malformed ``baseline``.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("talking")
+    >>> z = humelab.normalize(df[df["model"] == "face"])
+    >>> bool(abs(z.groupby(["name"], observed=True)["score"].mean()).max() < 1e-9)
+    True
     """
     func = "normalize"
     check_frame(data, func)

@@ -605,3 +605,12 @@ def test_align_matches_a_loop_reference_on_a_real_interview(real_samples):
             else:
                 assert np.isnan(row["score"].iloc[0])
     assert checked > 20
+
+
+@pytest.mark.parametrize("module", ["humelab._summaries", "humelab._timeseries"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=0)
+    assert result.attempted > 0 and result.failed == 0
