@@ -180,3 +180,23 @@ def test_attrs_survive_wide_and_back():
     assert wide.attrs == df.attrs and wide.attrs["simulated"] is True
     back = humelab.to_long(wide)
     assert back.attrs == df.attrs and back.equals(df)
+
+
+def test_examples_with_scripts_through_the_client(service, tmp_path):
+    # Given the example images with their scripts, sent by the public Client
+    files = humelab.example_files("image", with_scripts=True)
+    with humelab.Client(service.url, service.api_key, data_dir=tmp_path) as client:
+        job = client.submit(files, models={"face": {}})
+        job.wait(timeout=60, progress=False)
+        df = job.frame()
+    # Then the frame is labelled and follows the scripts, as the shipped example
+    assert df.attrs["simulated"] is True and df.attrs["engine"] == "simulated"
+    assert df.attrs["scripts"] == {
+        "face_smile.jpg": "face_smile.expressions.csv",
+        "face_frown.png": "face_frown.expressions.csv",
+        "face_neutral.jpg": "face_neutral.expressions.csv",
+    }
+    shipped = humelab.load_example("faces")
+    assert _top(df, ["file"]) == _top(shipped, ["file"])
+    # the scripts are sources of their own with nothing measured
+    assert set(df["source"].astype(str)) == {p.name for p in files[::2]}
