@@ -75,6 +75,68 @@ def measure_align_grid(df, repeat: int, to: str = "1s") -> dict:
     return {"seconds": t, "rows_out": len(out), "to": to}
 
 
+#: The control changes timed by :func:`measure_explore`, in order: every control,
+#: each several times, the cursor (the cheapest: a blit) 6 times out of 20.
+EXPLORE_CHANGES = (
+    ("cursor", 600.0),
+    ("view", "heatmap"),
+    ("cursor", 1200.0),
+    ("time_range", (600.0, 1200.0)),
+    ("view", "lines"),
+    ("k", 3),
+    ("cursor", 900.0),
+    ("smooth", 5.0),
+    ("dims", ("Joy", "Anger")),
+    ("time_range", None),  # back to the whole hour
+    ("group", "face_1"),
+    ("cursor", 2400.0),
+    ("dims", ()),
+    ("smooth", 0.0),
+    ("k", 5),
+    ("model", "prosody"),
+    ("cursor", 1800.0),
+    ("model", "language"),
+    ("model", "face"),
+    ("cursor", 3000.0),
+)
+
+
+def measure_explore(df) -> dict:
+    """``humelab.explore(df)``: the panel's re-render per control change.
+
+    Builds the panel on the whole hour, then sets each control of
+    :data:`EXPLORE_CHANGES` in turn as a user would, timing each change from setting
+    the value to the new PNG being in the panel (the work the kernel does; the
+    browser's drawing of the image is not included). The target is a median of at
+    most 150 ms over the 20 changes.
+    """
+    import statistics
+
+    import humelab
+
+    t0 = time.perf_counter()
+    panel = humelab.explore(df)
+    build = time.perf_counter() - t0
+    full = (panel.time_range.min, panel.time_range.max)
+    times: dict[str, list[float]] = {}
+    before = panel.renders
+    for control, value in EXPLORE_CHANGES:
+        widget = getattr(panel, control)
+        t0 = time.perf_counter()
+        widget.value = full if value is None else value
+        times.setdefault(control, []).append(time.perf_counter() - t0)
+    every = [t for ts in times.values() for t in ts]
+    assert panel.renders - before == len(EXPLORE_CHANGES), "one render per change"
+    panel.close()
+    return {
+        "seconds": statistics.median(every),
+        "max_seconds": max(every),
+        "build_seconds": build,
+        "changes": len(every),
+        "per_control_median": {c: statistics.median(ts) for c, ts in times.items()},
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3600, help="length of the media")
@@ -96,6 +158,14 @@ def main(argv=None) -> int:
     for name, r in results.items():
         rows = r.get("rows_out", r.get("rows"))
         print(f"{name:22} {r['seconds']:8.3f} {r['seconds'] / ref:7.2f} {rows:10,}")
+    panel = results["explore_panel"] = measure_explore(df)
+    print(
+        f"explore(): median re-render {panel['seconds'] * 1000:.0f} ms over "
+        f"{panel['changes']} control changes (max {panel['max_seconds'] * 1000:.0f} "
+        f"ms; target <= 150 ms); panel built in {panel['build_seconds']:.2f} s"
+    )
+    for control, t in panel["per_control_median"].items():
+        print(f"  {control:12} {t * 1000:6.0f} ms")
     (OUT / "explore_results.json").write_text(json.dumps(results, indent=1))
     return 0
 

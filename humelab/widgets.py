@@ -379,6 +379,8 @@ class ExplorePanel(widgets.VBox):
         )
         lo, hi = self.track.span
         ranked = self.track.ranked()
+        # chosen dimensions stay chosen where the new selection has them
+        kept = tuple(d for d in self.dims.value if d in set(ranked))
         with self._hold():
             self.dims.options = ranked
             if dims is not None:
@@ -391,7 +393,7 @@ class ExplorePanel(widgets.VBox):
                     )
                 self.dims.value = tuple(dims)
             else:
-                self.dims.value = ()
+                self.dims.value = kept
             timed = self.track.timed
             top = max(1.0, round((hi - lo) / 20.0, 1)) if timed else 0.0
             self.smooth.disabled = not timed

@@ -162,6 +162,14 @@ def test_chosen_dims_replace_top_k(df):
 # -- explore: controls change what is drawn --------------------------------------------
 
 
+def test_chosen_dims_survive_a_new_selection(df):
+    panel = explore(df, dims=["Anger", "Joy"])
+    panel.group.value = "face_1"
+    assert panel.shown == ("Anger", "Joy")
+    panel.model.value = "prosody"  # the same names exist there
+    assert [ln.get_label() for ln in _lines(panel)] == ["Anger", "Joy"]
+
+
 def test_group_picker_switches_face(df):
     panel = explore(df, k=1)
     assert list(panel.group.options) == ["face_0", "face_1"]
