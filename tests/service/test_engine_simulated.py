@@ -1020,3 +1020,34 @@ def test_text_models_on_speech_without_transcript_say_why(api, tmp_path):
     assert error["file"] == "talk.wav"
     assert "`language` and `ner`" in error["message"]
     assert "talk.txt, talk.srt or talk.vtt" in error["message"]
+
+
+def test_hume_sdk_parses_a_scripted_job(api, service, tmp_path):
+    import hume  # hume==0.13.13, the test extra
+
+    # Given a scripted image job on the service
+    img = make_image(tmp_path / "smile.png")
+    files = [
+        ("file", ("smile.png", img.read_bytes(), "image/png")),
+        ("file", ("smile.expressions.csv", b"begin,end,name,level\n,,Joy,0.9\n")),
+    ]
+    job_id = api.submit(
+        files=files, data={"json": json.dumps({"models": {"face": {}}})}
+    )
+    api.wait(job_id)
+    # When hume==0.13.13 reads its details and predictions
+    batch = hume.HumeClient(
+        api_key=service.api_key, base_url=service.url
+    ).expression_measurement.batch
+    job = batch.get_job_details(id=job_id)
+    results = batch.get_job_predictions(id=job_id)
+    # Then the extension keys do not get in its way
+    assert job.state.status == "COMPLETED"
+    assert [r.source.filename for r in results] == [
+        "smile.png",
+        "smile.expressions.csv",
+    ]
+    (pred,) = results[0].results.predictions
+    face = pred.models.face.grouped_predictions[0].predictions[0]
+    emo = {e.name: e.score for e in face.emotions}
+    assert max(emo, key=emo.get) == "Joy"
