@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 __all__ = ["Ledger", "ledger_frame"]
 
 _SCHEMA = """
@@ -72,6 +74,31 @@ class Ledger:
         con.execute("PRAGMA journal_mode=WAL")
         con.row_factory = sqlite3.Row
         return con
+
+    def claim(self, request_key: str, *, timeout: float = -1) -> FileLock:
+        """A lock held while one request is checked and submitted.
+
+        Submitters of the same request (the same inputs and config), in threads or
+        processes, take turns: the second finds the first's job in the ledger
+        instead of creating another. The lock is a file beside the ledger
+        (``locks/<key>.lock``); the operating system releases it when its holder
+        dies, so a killed process never leaves it held.
+
+        Parameters
+        ----------
+        request_key : str
+            Hash of the inputs and the config.
+        timeout : float
+            Seconds to wait for the lock; -1 waits as long as it takes.
+
+        Returns
+        -------
+        filelock.FileLock
+            Use it as a context manager.
+        """
+        folder = self.path.parent / "locks"
+        folder.mkdir(exist_ok=True)
+        return FileLock(folder / f"{request_key[:32]}.lock", timeout=timeout)
 
     def begin(self, *, service: str, request_key: str, summary: str) -> str:
         """Write a pending row for a request about to be sent (no job id yet).

@@ -116,6 +116,45 @@ def submit_one(
         "transcription": _filled_transcription(transcription),
     }
     key = _request_key(fingerprint, _numbers_as_floats(normal))
+    # One submitter at a time per request (threads and processes alike): the
+    # duplicate check and the pending row are then one atomic step.
+    claim = contextlib.nullcontext() if resubmit else client.ledger.claim(key)
+    with claim:
+        return _submit_claimed(
+            client,
+            bundle,
+            key=key,
+            fingerprint=fingerprint,
+            config=config,
+            models=models,
+            transcription=transcription,
+            callback_url=callback_url,
+            notify=notify,
+            callback=callback,
+            resubmit=resubmit,
+            group_id=group_id,
+            progress=progress,
+            timeout=timeout,
+        )
+
+
+def _submit_claimed(
+    client,
+    bundle,
+    *,
+    key,
+    fingerprint,
+    config,
+    models,
+    transcription,
+    callback_url,
+    notify,
+    callback,
+    resubmit,
+    group_id,
+    progress,
+    timeout,
+) -> Submitted:
     if not resubmit:
         # the key of ledgers written before defaults were filled in, too
         existing, all_failed = _existing(client, key, _request_key(fingerprint, config))

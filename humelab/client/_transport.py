@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import requests
@@ -165,7 +166,7 @@ class Transport:
         kwargs["allow_redirects"] = False
         url = self.base_url + path
         try:
-            response = self._session.request(method, url, **kwargs)
+            response = self._send(method, path, url, kwargs)
         except requests.exceptions.RetryError as exc:
             raise APIError(
                 f"{method} {path} failed after {self.max_retries} retries: {exc}. "
@@ -186,6 +187,14 @@ class Transport:
             raise APIError(
                 f"{method} {path}: no answer from {self.base_url} within "
                 f"{kwargs['timeout'][1]:g} s. Pass a larger `timeout=`.{hint}"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            # A body cut off mid-stream (retried above for GETs), a garbled answer:
+            # never a raw `requests` exception.
+            hint = _MAYBE_SENT if method not in _IDEMPOTENT else " Try again."
+            raise APIError(
+                f"{method} {path}: the answer from {self.base_url} broke off or was "
+                f"garbled ({type(exc).__name__}).{hint}"
             ) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
         # The response keeps the request it answered, key header and all; hand on
@@ -233,6 +242,23 @@ class Transport:
             cls = APIError
             msg += "."
         raise cls(msg, status, request=response.request, response=response)
+
+    def _send(self, method: str, path: str, url: str, kwargs) -> requests.Response:
+        """One request; a GET whose body breaks off after the headers is sent again
+        (urllib3's ``Retry`` covers only what happens before the headers)."""
+        attempts = self.max_retries + 1 if method in _IDEMPOTENT else 1
+        for attempt in range(attempts):
+            try:
+                return self._session.request(method, url, **kwargs)
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ):
+                if attempt + 1 >= attempts:
+                    raise
+                log.debug("%s %s: body broke off; retrying", method, path)
+                time.sleep(min(5.0, 0.2 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def get_json(self, path: str, **kwargs) -> Any:
         """GET ``path`` and return the parsed JSON body.

@@ -255,13 +255,16 @@ class Job:
             try:
                 self._stream_to(target, path, verify)
                 return target
-            except requests.exceptions.RequestException as exc:
-                # the body was cut off (or stalled) mid-stream: retry like a GET
-                problem = f"{type(exc).__name__}"
+            except (requests.exceptions.RequestException, _Unverified) as exc:
+                # the body was cut off (or stalled, or garbled: an answer cut in
+                # its headers) mid-stream: retry like a GET
+                problem = (
+                    str(exc) if isinstance(exc, _Unverified) else type(exc).__name__
+                )
                 if attempt + 1 < attempts:
                     self.client.sleep(min(5.0, 0.2 * 2**attempt))
         raise APIError(
-            f"GET {path}: the download broke off before the end ({problem}), "
+            f"GET {path}: the download broke off or arrived damaged ({problem}), "
             f"{attempts} times; nothing was cached. Check the connection to "
             f"{self.client.base_url} and try again."
         )
@@ -367,28 +370,26 @@ class Job:
         return read_predictions(path, shape=shape, errors=errors, job_id=self.id)
 
 
+class _Unverified(Exception):
+    """A downloaded body failed verification (retried like a broken download)."""
+
+
 def _verify_json(tmp: str, path: str) -> None:
     try:
         with open(tmp, encoding="utf-8") as fh:
             json.load(fh)
     except ValueError as exc:
-        raise JobError(
-            f"GET {path} returned a body that is not valid JSON ({exc}); nothing was "
-            "cached. Try again."
-        ) from None
+        raise _Unverified(f"not valid JSON: {exc}") from None
 
 
 def _verify_zip(tmp: str, path: str) -> None:
     try:
         with zipfile.ZipFile(tmp) as zf:
             bad = zf.testzip()
-    except zipfile.BadZipFile as exc:
-        raise JobError(
-            f"GET {path} returned a body that is not a zip archive ({exc}); nothing "
-            "was cached. Try again."
-        ) from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise _Unverified(f"not a zip archive: {exc}") from None
     if bad is not None:
-        raise JobError(f"GET {path}: member `{bad}` is corrupt; nothing was cached.")
+        raise _Unverified(f"zip member `{bad}` is corrupt")
 
 
 # -- groups -----------------------------------------------------------------------

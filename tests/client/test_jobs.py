@@ -224,22 +224,52 @@ def test_results_before_completion_are_refused(slow_service, tmp_path):
         job.wait(timeout=30)
 
 
-def test_truncated_download_is_not_cached(service, tmp_path):
+def test_damaged_download_is_retried_and_never_cached(service, tmp_path):
+    proxy = FaultProxy(service.url)
+    try:
+        with humelab.Client(
+            proxy.url, service.api_key, data_dir=tmp_path, max_retries=2
+        ) as c:
+            c.sleep = lambda s: None
+            job = c.submit(text=["Cut me."], models={"language": {}}).wait(timeout=30)
+            preds = f"/v0/batch/jobs/{job.id}/predictions"
+            arts = f"/v0/batch/jobs/{job.id}/artifacts"
+            # Given the next answers are damaged (half a body, as when an answer is
+            # cut inside its headers) once each
+            proxy.fail("GET", preds, "truncate")
+            proxy.fail("GET", arts, "truncate")
+            # Then each download is tried again and verified
+            assert job.predictions()[0]["source"]["type"] == "text"
+            assert zipfile.is_zipfile(job.download_artifacts())
+            assert proxy.counts[("GET", preds)] == 2
+            assert proxy.counts[("GET", arts)] == 2
+            # Given a download damaged every time, it fails with an APIError and
+            # nothing half-written is kept
+            job2 = c.submit(text=["Cut again."], models={"language": {}}).wait(30)
+            proxy.fail("GET", f"/v0/batch/jobs/{job2.id}/", *["truncate"] * 3)
+            with pytest.raises(humelab.APIError, match=r"arrived damaged.*3 times"):
+                job2.predictions()
+            assert sorted(p.name for p in job2.cache_dir.iterdir()) == []
+    finally:
+        proxy.close()
+
+
+def test_cut_answers_never_raise_raw_requests_errors(service, tmp_path):
     proxy = FaultProxy(service.url)
     try:
         with humelab.Client(proxy.url, service.api_key, data_dir=tmp_path) as c:
-            job = c.submit(text=["Cut me."], models={"language": {}}).wait(timeout=30)
-            # Given the next predictions and artifacts answers are cut short
-            proxy.fail("GET", f"/v0/batch/jobs/{job.id}/", "truncate", "truncate")
-            # Then nothing half-written is kept, and the error says so
-            with pytest.raises(humelab.JobError, match=r"not valid JSON.*nothing was"):
-                job.predictions()
-            with pytest.raises(humelab.JobError, match=r"not a zip archive"):
-                job.download_artifacts()
-            assert sorted(p.name for p in job.cache_dir.iterdir()) == []
-            # and the next call downloads again, completely
-            assert job.predictions()[0]["source"]["type"] == "text"
-            assert zipfile.is_zipfile(job.download_artifacts())
+            # Given the answer to the POST is cut mid-body, and then a poll's
+            job_text = ["A cut answer."]
+            proxy.fail("POST", "/v0/batch/jobs", "cut")
+            # Then the submit raises humelab's own error, not ChunkedEncodingError
+            with pytest.raises(humelab.APIError, match=r"broke off or was garbled"):
+                c.submit(text=job_text, models={"language": {}})
+            # and the next submit finds the job the service did create (ledger)
+            job = c.submit(text=job_text, models={"language": {}})
+            assert proxy.forwarded[("POST", "/v0/batch/jobs")] == 1
+            # and a poll cut mid-body is retried like any GET
+            proxy.fail("GET", f"/v0/batch/jobs/{job.id}", "cut")
+            assert job.wait(timeout=30).status == "COMPLETED"
     finally:
         proxy.close()
 

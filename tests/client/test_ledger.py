@@ -244,3 +244,55 @@ def test_max_retries_must_be_a_whole_number(service, tmp_path):
     for bad in (-1, 1.5, None):
         with pytest.raises(humelab.InputError, match=r"`max_retries` must be"):
             humelab.Client(service.url, service.api_key, max_retries=bad)
+
+
+def test_concurrent_submits_of_the_same_inputs_make_one_job(service, tmp_path):
+    # Given ten threads, each with its own client on one ledger, submitting the
+    # same inputs at the same moment
+    import threading
+
+    wav = make_wav(tmp_path / "same.wav", 0.5)
+    barrier = threading.Barrier(10)
+    ids, errors = [], []
+
+    def submit():
+        try:
+            with humelab.Client(
+                service.url, service.api_key, data_dir=tmp_path / "data"
+            ) as c:
+                barrier.wait()
+                ids.append(c.submit(wav, models={"prosody": {}}).id)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # Then the service got one job, and every thread was handed it
+    assert not errors, errors
+    assert len(ids) == 10 and len(set(ids)) == 1
+
+
+def test_concurrent_processes_share_one_job(service, tmp_path):
+    # Given three processes submitting the same inputs on one ledger at once
+    import subprocess
+    import sys
+
+    wav = make_wav(tmp_path / "proc.wav", 0.5)
+    code = (
+        "import sys, humelab; "
+        f"c = humelab.Client({service.url!r}, {service.api_key!r}, "
+        f"data_dir={str(tmp_path / 'data')!r}); "
+        f"print(c.submit({str(wav)!r}, models={{'prosody': {{}}}}).id)"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    ids = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(ids) == 1
