@@ -103,8 +103,10 @@ def timed(data, func, time):
     return data.loc[np.isfinite(t)]
 
 
-def legend_outside(ax, handles=None, labels=None):
-    kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
-    if handles is None:
-        return ax.legend(frameon=False, fontsize="small", **kw)
-    return ax.legend(handles, labels, frameon=False, fontsize="small", **kw)
+def legend_outside(ax):
+    """The legend right of the axes, in two columns past 12 entries."""
+    n = len(ax.get_legend_handles_labels()[1])
+    return ax.legend(
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+        frameon=False, fontsize="small", ncols=1 if n <= 12 else 2,
+    )  # fmt: skip

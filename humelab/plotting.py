@@ -131,11 +131,19 @@ def plot_timeline(
     d = of_family(data, family)
     dims = choose_dims(d, func, k, names, value=value, hue=hue)
     d = timed(d.loc[d[hue].astype(str).isin(dims).to_numpy()], func, time)
+    created = ax is None
     ax = _axes(ax)
     _lines(ax, d, dims, colors_for(dims), by=by, freq=freq, gap=gap, time=time,
            end=end, value=value, hue=hue, **kwargs)  # fmt: skip
     if legend:
         legend_outside(ax)
+        if created:  # room for the legend: about 0.18 in per row of entries
+            n = len(ax.get_lines())
+            rows = n if n <= 12 else (n + 1) // 2  # two columns past 12 entries
+            ax.figure.set_size_inches(
+                8.0 if n <= 12 else 11.0, max(3.5, 0.18 * rows + 1.2)
+            )
+            reserve_margins(ax.figure)
     add_notes(ax.figure, is_simulated(data, simulated))
     return ax
 
