@@ -374,12 +374,13 @@ class _Recorder:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.seen: list[tuple[str, str, dict]] = []
+        self.reply = reply
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def _any(self):
                 recorder.seen.append((self.command, self.path, dict(self.headers)))
-                status, headers, body = reply(self.command, self.path)
+                status, headers, body = recorder.reply(self.command, self.path)
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -437,6 +438,14 @@ def test_redirects_are_never_followed_and_the_key_stays_home(tmp_path):
         assert msg.startswith("GET /v0/batch/jobs was answered with a redirect")
         assert "HTTP 302" in msg and other.url in msg and key not in msg
         assert info.value.status_code == 302
+        assert other.url in info.value.response.headers["Location"]
+        # a Location that echoes the key is masked in the response it carries too
+        service.reply = lambda m, p: (302, {"Location": f"{other.url}/?k={key}"}, b"")
+        with humelab.Client(service.url, key, data_dir=tmp_path) as c:
+            with pytest.raises(humelab.APIError) as echoed:
+                c.list_jobs()
+        assert key not in str(echoed.value)
+        assert key not in echoed.value.response.headers["Location"]
         # and the other host never heard from the client, let alone the key
         assert other.seen == []
         assert all(h.get("X-Hume-Api-Key") == key for _, _, h in service.seen)
