@@ -346,11 +346,11 @@ def test_plotting_module_exports():
 
 def test_timeline_with_many_lines_grows_its_figure_and_legend_columns():
     rows = []
-    for g in range(4):
+    for g in range(6):
         for i, name in enumerate(["Joy", "Anger", "Calmness", "Awe", "Pride"]):
             rows += face([0.0, 0.5], [0.1 * i, 0.2], name=name, group=f"face_{g}")
     ax = humelab.plot_timeline(tidy(rows), k=5)
-    assert len(ax.get_lines()) == 20
+    assert len(ax.get_lines()) == 30
     assert ax.get_legend()._ncols == 2
     width, height = ax.figure.get_size_inches()
-    assert width == 11.0 and height == pytest.approx(0.18 * 10 + 1.2)
+    assert width == 11.0 and height == pytest.approx(0.18 * 15 + 1.2)  # 15 rows
