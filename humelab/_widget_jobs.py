@@ -12,7 +12,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from .errors import HumelabError, InputError
+from .errors import HumelabError, InputError, NotFoundError
 
 __all__: list[str] = []
 
@@ -75,15 +75,17 @@ class JobsPanel(widgets.VBox):
         pandas.DataFrame
             The ledger rows now shown (``client.jobs()``).
         """
-        asked, lost = 0, []
+        asked, lost, unreachable = 0, [], ""
         rows = self.client.jobs()
         for job_id, status in zip(rows["job_id"], rows["status"], strict=True):
             if status not in TERMINAL:
                 asked += 1
                 try:
                     self.client.job(job_id)  # refreshes the ledger's status
-                except HumelabError:
+                except NotFoundError:
                     lost.append(job_id)
+                except HumelabError as exc:
+                    unreachable = unreachable or str(exc)
         self.jobs = self.client.jobs() if asked else rows
         done = self.jobs[self.jobs["status"] == FINISHED]
         keep = self.job.value
@@ -107,6 +109,8 @@ class JobsPanel(widgets.VBox):
             msg += f"; asked the service about {asked} unfinished"
         if lost:
             msg += f"; the service does not know {', '.join(lost)}"
+        if unreachable:
+            msg += f"; could not ask the service: {unreachable}"
         self.status.value = html.escape(msg)
         return self.jobs
 

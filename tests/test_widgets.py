@@ -515,3 +515,19 @@ def test_views_keep_their_own_axes(df):
     assert _cursor_x(panel) == pytest.approx(2.0)
     panel.view.value = "lines"
     assert panel.ax is lines_ax and _cursor_x(panel) == pytest.approx(2.0)
+
+
+def test_jobs_panel_says_when_the_service_cannot_be_asked(tmp_path):
+    # Given a job submitted to a service that has stopped since
+    with humelab.serve(data_dir=tmp_path / "service", quiet=True) as server:
+        client = humelab.Client(
+            server.url, server.api_key, data_dir=tmp_path / "data", max_retries=0
+        )
+        job = client.submit(text=["hello"])
+    assert client.jobs()["status"].iloc[0] != "COMPLETED"
+    # When the panel refreshes, it still lists the job and says why it is stale
+    panel = jobs_panel(client)
+    assert job.id in panel.table.value
+    assert "could not ask the service" in panel.status.value
+    assert panel.load_button.disabled
+    client.close()
