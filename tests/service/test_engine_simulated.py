@@ -902,6 +902,15 @@ def test_attach_scripts_pairs_by_folder_and_stem(tmp_path):
     assert "no file of the same stem (`lone.*`)" in err["message"]
     # without scripts, the groups come back as they were
     assert attach_scripts([[a], [text]]) == ([[a], [text]], [[], []])
+    # two scripts for one file: the first in the job wins, the second is named
+    again = MediaInput("a.expressions.csv", p)
+    items, errors = attach_scripts([[a], [a_script], [again]])
+    assert items[0][0].script is p and items[1:] == [[], []]
+    assert errors[:2] == [[], []]
+    assert (
+        "another script of the same stem already describes `a.jpg`"
+        in (errors[2][0]["message"])
+    )
 
 
 def test_scripted_job_over_http(api, tmp_path):

@@ -192,14 +192,18 @@ def attach_scripts(
         if not pick:
             folder, stem = key
             where = f"{folder}/" if folder != "." else ""
-            errors[si].append(
-                {
-                    "file": sc.file,
-                    "message": f"script `{sc.file}` has no file of the same stem "
-                    f"(`{where}{stem}.*`) in this job, so it was not used; upload it "
-                    "together with the media it describes.",
-                }
-            )
+            if found:  # every file of that stem already has a script
+                message = (
+                    f"script `{sc.file}` was not used: another script of the same "
+                    f"stem already describes `{found[0][1].file}`; keep one."
+                )
+            else:
+                message = (
+                    f"script `{sc.file}` has no file of the same stem "
+                    f"(`{where}{stem}.*`) in this job, so it was not used; upload "
+                    "it together with the media it describes."
+                )
+            errors[si].append({"file": sc.file, "message": message})
             continue
         for it in pick:
             chosen[id(it)] = sc
