@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import random
 import threading
@@ -43,6 +42,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 
+from ... import settings
 from ..._cost import FRAMES_PER_REQUEST
 from ...errors import InputError
 from .. import _v1media as v1m
@@ -61,7 +61,7 @@ __all__ = ["HumeEngine", "DEFAULT_HUME_URL"]
 log = logging.getLogger(__name__)
 
 #: Hume's production base URL.
-DEFAULT_HUME_URL = "https://api.cloud.hume.ai"
+DEFAULT_HUME_URL = settings.HUME_V1_URL
 _AUDIO_PATH = "/v1/expression/audio/file"
 _VIDEO_PATH = "/v1/expression/video/file"
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -155,7 +155,7 @@ class HumeEngine(Engine):
         timeout: float = 120.0,
         frames_per_request: int = FRAMES_PER_REQUEST,
     ):
-        key = api_key if api_key is not None else os.environ.get("HUME_API_KEY")
+        key = settings.hume_api_key(api_key)
         if not key or not str(key).strip():
             raise InputError(
                 "The `hume` engine needs Hume's API key and none was given. Set "
@@ -165,13 +165,7 @@ class HumeEngine(Engine):
                 "Keys are at https://platform.hume.ai/settings/keys; it is Hume's "
                 "key, not the Batch service's."
             )
-        url = hume_url or os.environ.get("HUME_V1_URL") or DEFAULT_HUME_URL
-        url = str(url).strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise InputError(
-                f"`hume_url` must be an http(s) URL, got {url!r}. Pass e.g. "
-                f"{DEFAULT_HUME_URL!r}."
-            )
+        url = settings.hume_url(hume_url)  # argument, HUME_V1_URL, Hume's address
         for opt, val, lo in (
             ("max_concurrency", max_concurrency, 1),
             ("max_retries", max_retries, 0),
