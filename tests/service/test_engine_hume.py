@@ -215,10 +215,65 @@ def test_measurement_times_are_hume_ms_in_seconds(fresh, tmp_path):
         "images": 0,
         "billed_seconds": 10.0,  # the 10 s minimum
     }
-    for p in group["predictions"]:
-        b, e = p["time"]["begin"], p["time"]["end"]
-        assert round(b * 1000) == pytest.approx(b * 1000, abs=1e-6)
-        assert 0 <= b < e <= 6.0 + 1e-9 and e - b <= 10.0
+    # the same bytes straight to the stand-in give the same (deterministic)
+    # response: each measurement is one prediction, ms -> s, names and order kept
+    raw = requests.post(
+        f"{fresh.url}/v1/expression/audio/file",
+        files=[("file", ("a.wav", path.read_bytes(), "audio/wav"))],
+        headers={"X-Hume-Api-Key": KEY},
+        timeout=30,
+    ).json()
+    preds = group["predictions"]
+    assert len(preds) == len(raw["measurements"]) > 0
+    for p, m in zip(preds, raw["measurements"], strict=True):
+        assert p["time"] == {
+            "begin": m["audio_start_ms"] / 1000,
+            "end": m["audio_end_ms"] / 1000,
+        }
+        assert p["emotions"] == [
+            {"name": e["name"], "score": e["probability"]} for e in m["expressions"]
+        ]
+        assert p["voice_attributes"] == [
+            {"name": e["name"], "score": e["probability"]}
+            for e in m["voice_attributes"]
+        ]
+        assert (p["trigger"], p["utterance_id"], p["measurement_id"]) == (
+            m["trigger"],
+            m["utterance_id"],
+            m["measurement_id"],
+        )
+
+
+def test_faces_map_bbox_confidence_and_scores(fresh, tmp_path):
+    # A face's v1 bbox [x0, y0, x1, y1] becomes the v0 box, confidence its prob
+    img = make_image(tmp_path / "a.jpg", (320, 240), seed=4)
+    out = _engine(fresh).measure(
+        humelab.service.engines.MediaInput("a.jpg", path=img),
+        models={"face": {"identify_faces": True}},
+        transcription={},
+    )
+    raw = requests.post(
+        f"{fresh.url}/v1/expression/video/file",
+        files=[("file", ("a.jpg", img.read_bytes(), "image/jpeg"))],
+        headers={"X-Hume-Api-Key": KEY},
+        timeout=30,
+    ).json()
+    faces = raw["measurements"][0]["faces"]
+    groups = out.entry["models"]["face"]["grouped_predictions"]
+    got = [p for g in groups for p in g["predictions"]]
+    assert len(got) == len(faces) > 0
+    for p, f in zip(got, faces, strict=True):
+        x0, y0, x1, y1 = f["bbox"]
+        assert p["box"] == pytest.approx({"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0})
+        assert p["prob"] == f["confidence"]
+        assert p["emotions"] == [
+            {"name": e["name"], "score": e["probability"]} for e in f["expressions"]
+        ]
+        assert p["descriptions"] == [
+            {"name": e["name"], "score": e["probability"]} for e in f["descriptions"]
+        ]
+    assert [g["id"] for g in groups] == [f"face_{f['face_id']}" for f in faces]
+    assert out.entry["file_type"] == "image"
 
 
 # -- video and images -----------------------------------------------------------------
