@@ -1,4 +1,4 @@
-"""What the plots draw: dimension choice, groups and labels, gap-aware polylines.
+"""What the plots draw: dimension choice, groups and labels, gap-aware lines.
 
 Private helpers of :mod:`humelab.plotting`.
 """
@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .analysis import top_emotions
+from .analysis import resample, top_emotions
 from .errors import InputError
 
 __all__ = [
+    "draw_lines",
     "of_family",
     "choose_dims",
     "groups_of",
@@ -53,7 +54,8 @@ def groups_of(data, by):
     combos = data[by].drop_duplicates()
     keys = [tuple(r) for r in combos.itertuples(index=False)]
     varying = [i for i, c in enumerate(by) if combos[c].nunique(dropna=False) > 1]
-    labels = {g: " · ".join(str(g[i]) for i in varying) for g in keys}
+    # the varying values, each once (a source named like its file shows once)
+    labels = {g: " · ".join(dict.fromkeys(str(g[i]) for i in varying)) for g in keys}
     return keys, labels
 
 
@@ -110,3 +112,38 @@ def legend_outside(ax):
         loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
         frameon=False, fontsize="small", ncols=1 if n <= 12 else 2,
     )  # fmt: skip
+
+
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def draw_lines(ax, d, dims, colors, *, by, freq, gap, time, end, value, hue, **kwargs):
+    """Draw one line per (group, dimension) of ``d`` on ``ax`` (see plot_timeline)."""
+    grid = freq is not None
+    if grid:
+        d = resample(d, freq=freq, by=by, time=time, end=end, value=value, hue=hue)
+        end = end or "end"
+    groups, labels = groups_of(d, by)
+    parts = dict(iter(d.groupby(by + [hue], observed=True, sort=False)))
+    for gi, g in enumerate(groups):
+        for dim in dims:
+            sub = parts.get(g + (dim,))
+            if sub is None:
+                continue
+            b = sub[time].to_numpy(np.float64, na_value=np.nan)
+            e = sub[end].to_numpy(np.float64, na_value=np.nan) if end else b
+            x, y = polyline(b, e, sub[value].to_numpy(np.float64), gap=gap, grid=grid)
+            kw = {
+                "color": colors[dim],
+                "linestyle": LINESTYLES[gi % len(LINESTYLES)],
+                "linewidth": 1.3,
+                "label": f"{dim} ({labels[g]})" if labels[g] else dim,
+            }
+            if np.isfinite(y).sum() < 100:
+                kw["marker"] = "."
+            ax.plot(x, y, **{**kw, **kwargs})
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(value)
+    if len(groups) == 1 and groups[0]:
+        title = dict.fromkeys(str(x) for x in groups[0])  # source == file: once
+        ax.set_title(" · ".join(title), fontsize="medium")

@@ -22,11 +22,11 @@ from matplotlib.colors import Normalize
 
 from ._plot_data import (
     choose_dims,
+    draw_lines,
     file_label,
     groups_of,
     legend_outside,
     of_family,
-    polyline,
     timed,
 )
 from ._plot_notes import (
@@ -36,7 +36,7 @@ from ._plot_notes import (
     nice_step,
     reserve_margins,
 )
-from ._roles import DEFAULT_BY, check_frame, need, resolve_by
+from ._roles import DEFAULT_BY, check_frame, need, resolve_by, series_ids
 from .analysis import resample, summarize
 from .errors import InputError
 
@@ -47,8 +47,6 @@ __all__ = [
     "plot_transcript",
     "plot_small_multiples",
 ]
-
-_LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _axes(ax, figsize=(8.0, 3.5)):
@@ -122,6 +120,14 @@ def plot_timeline(
         ``data`` is not a long frame, or a role names a missing column.
     InputError
         Unknown ``names``, or a frame without times.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("talking")
+    >>> ax = humelab.plot_timeline(df[df["model"] == "face"], k=4)
+    >>> len(ax.get_lines()), ax.get_xlabel()
+    (4, 'time (s)')
     """
     func = "plot_timeline"
     check_frame(data, func)
@@ -133,7 +139,7 @@ def plot_timeline(
     d = timed(d.loc[d[hue].astype(str).isin(dims).to_numpy()], func, time)
     created = ax is None
     ax = _axes(ax)
-    _lines(ax, d, dims, colors_for(dims), by=by, freq=freq, gap=gap, time=time,
+    draw_lines(ax, d, dims, colors_for(dims), by=by, freq=freq, gap=gap, time=time,
            end=end, value=value, hue=hue, **kwargs)  # fmt: skip
     if legend:
         legend_outside(ax)
@@ -146,38 +152,6 @@ def plot_timeline(
             reserve_margins(ax.figure)
     add_notes(ax.figure, is_simulated(data, simulated))
     return ax
-
-
-def _lines(ax, d, dims, colors, *, by, freq, gap, time, end, value, hue, **kwargs):
-    """Draw one line per (group, dimension) of ``d`` on ``ax`` (see plot_timeline)."""
-    grid = freq is not None
-    if grid:
-        d = resample(d, freq=freq, by=by, time=time, end=end, value=value, hue=hue)
-        end = end or "end"
-    groups, labels = groups_of(d, by)
-    parts = dict(iter(d.groupby(by + [hue], observed=True, sort=False)))
-    for gi, g in enumerate(groups):
-        for dim in dims:
-            sub = parts.get(g + (dim,))
-            if sub is None:
-                continue
-            b = sub[time].to_numpy(np.float64, na_value=np.nan)
-            e = sub[end].to_numpy(np.float64, na_value=np.nan) if end else b
-            x, y = polyline(b, e, sub[value].to_numpy(np.float64), gap=gap, grid=grid)
-            kw = {
-                "color": colors[dim],
-                "linestyle": _LINESTYLES[gi % len(_LINESTYLES)],
-                "linewidth": 1.3,
-                "label": f"{dim} ({labels[g]})" if labels[g] else dim,
-            }
-            if np.isfinite(y).sum() < 100:
-                kw["marker"] = "."
-            ax.plot(x, y, **{**kw, **kwargs})
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel(value)
-    if len(groups) == 1 and groups[0]:
-        title = dict.fromkeys(str(x) for x in groups[0])  # source == file: once
-        ax.set_title(" · ".join(title), fontsize="medium")
 
 
 def plot_heatmap(
@@ -239,6 +213,14 @@ def plot_heatmap(
     InputError
         Unknown ``kind`` or ``names``; ``kind="time"`` with several series groups
         or without times.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("demo")
+    >>> ax = humelab.plot_heatmap(df, kind="files", k=6)
+    >>> [t.get_text() for t in ax.get_xticklabels()][:1] != []
+    True
     """
     func = "plot_heatmap"
     check_frame(data, func)
@@ -349,6 +331,14 @@ def plot_top(
     -------
     matplotlib.axes.Axes
         The Axes: horizontal bars, best dimension on top, one container per group.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("faces")
+    >>> ax = humelab.plot_top(df, k=3)  # a bar per face image and dimension
+    >>> len(ax.get_yticklabels())
+    3
     """
     func = "plot_top"
     check_frame(data, func)
@@ -433,7 +423,15 @@ def plot_transcript(
     Returns
     -------
     matplotlib.axes.Axes
-        The Axes: one lane per group (speaker), one bar per segment.
+        The Axes: one lane per file and group (speaker), one bar per segment.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("speech")  # two recordings: a lane each
+    >>> ax = humelab.plot_transcript(df, dimension="Joy")
+    >>> ax.get_title(), len(ax.get_yticklabels())
+    ('language: segments coloured by Joy', 2)
     """
     func = "plot_transcript"
     check_frame(data, func)
@@ -468,9 +466,11 @@ def plot_transcript(
     scores = seg[value].to_numpy(np.float64)
     norm = Normalize(float(np.nanmin(scores)), float(np.nanmax(scores)))
     cmap = plt.get_cmap("viridis")
-    lanes = [str(g) for g in pd.unique(seg["group"])]
+    lane_by = [c for c in ("source", "file", "group") if c in seg.columns]
+    keys, labels = groups_of(seg, lane_by)  # a lane per file and speaker
+    lanes = [labels[k] or str(k[-1]) for k in keys]
+    lane, _ = series_ids(seg, lane_by)
     ax = _axes(ax, figsize=(10.0, 0.8 * len(lanes) + 1.4))
-    lane = np.array([lanes.index(str(g)) for g in seg["group"]])
     for i in range(len(lanes)):
         m = lane == i
         ax.broken_barh(
@@ -555,6 +555,14 @@ def plot_small_multiples(
     matplotlib.figure.Figure
         The figure; ``fig.axes`` holds the panels (then nothing else), titled by
         their file or group.
+
+    Examples
+    --------
+    >>> import humelab
+    >>> df = humelab.load_example("talking")
+    >>> fig = humelab.plot_small_multiples(df, facet="group", k=3)
+    >>> [ax.get_title().split(" · ")[1] for ax in fig.axes]  # file · model · group
+    ['face', 'burst', 'prosody']
     """
     func = "plot_small_multiples"
     check_frame(data, func)
@@ -580,7 +588,7 @@ def plot_small_multiples(
     colors = colors_for(dims)
     by = resolve_by(d, func, DEFAULT_BY)
     for ax, p in zip(axes.flat, panels, strict=False):
-        _lines(ax, parts[p], dims, colors, by=by, freq=freq, gap=None, time=time,
+        draw_lines(ax, parts[p], dims, colors, by=by, freq=freq, gap=None, time=time,
                end=end, value=value, hue=hue, **kwargs)  # fmt: skip
         ax.set_title(" · ".join(str(x) for x in p[1:] or p), fontsize="medium")
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):

@@ -354,3 +354,27 @@ def test_timeline_with_many_lines_grows_its_figure_and_legend_columns():
     assert ax.get_legend()._ncols == 2
     width, height = ax.figure.get_size_inches()
     assert width == 11.0 and height == pytest.approx(0.18 * 15 + 1.2)  # 15 rows
+
+
+def test_transcript_gives_each_file_and_speaker_a_lane():
+    rows = []
+    for src, words in (("a.wav", ("hello", "there")), ("b.wav", ("good", "bye"))):
+        part = spans(
+            [(0.0, 1.0), (1.0, 2.0)], [0.3, 0.6], model="language", group="unknown",
+            source=src, file=src,
+        )  # fmt: skip
+        for r, w in zip(part, words, strict=True):
+            r["text"] = w
+        rows += part
+    ax = humelab.plot_transcript(tidy(rows))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a.wav", "b.wav"]
+    bars = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bars) == 2  # one broken_barh per lane, the two files never overlap
+    assert sorted(t.get_text() for t in ax.texts) == ["bye", "good", "hello", "there"]
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(plotting)
+    assert result.attempted > 0 and result.failed == 0
