@@ -251,7 +251,7 @@ def align_segments(
     sid, _ = series_ids(data, keys)
     fid, n_files = series_ids(data, by)
     is_target = (data[model] == to).to_numpy() & ok
-    seg_keys = by + [group] + ([segment] if segment else [time, end])
+    seg_keys = by + [group] + ([segment] if segment else [c for c in (time, end) if c])
     tpos = np.flatnonzero(is_target)
     tpos = tpos[~data[seg_keys].iloc[tpos].duplicated().to_numpy()]
     if len(tpos) and not (e[tpos] > t[tpos]).any():
