@@ -614,3 +614,13 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=0)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_align_without_segment_or_text_columns_uses_the_times():
+    df = _interview()
+    with_seg = humelab.align(df, to="prosody")
+    own = df.drop(columns=["segment", "text"])
+    without = humelab.align(own, to="prosody")
+    assert "to_segment" not in without and "text" not in without
+    pd.testing.assert_series_equal(without["score"], with_seg["score"])
+    pd.testing.assert_series_equal(without["begin"], with_seg["begin"])
