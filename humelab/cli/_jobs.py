@@ -15,14 +15,16 @@ from pathlib import Path
 import pandas as pd
 
 from .. import settings
+from ..analysis import top_emotions
 from ..client import Client
 from ..client._ledger import Ledger, ledger_frame
 from ..client._submit import check_config
 from ..client._wait import timeout_message
 from ..client.inputs import collect_inputs, preflight
-from ..contract import TERMINAL
+from ..contract import TERMINAL, file_kind
 from ..datasets import example_files
 from ..errors import InputError, JobError, JobTimeoutError
+from ..report import timeline_pngs, write_report
 from ._common import EXIT_TIMEOUT, NOTE, add_parser, service_flags
 
 __all__ = ["register"]
@@ -137,8 +139,37 @@ def register(subparsers) -> None:
         action="store_true",
         help="run the examples again even if the ledger holds their job",
     )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="folder for the timeline PNGs and report.html (default: demo/ in the "
+        "data folder; the command prints it)",
+    )
     _engine_flag(p)
     p.set_defaults(func=_demo)
+
+    p = add_parser(
+        subparsers,
+        "report",
+        parents=[common],
+        help="write a one-page HTML report of a job or a results file",
+        description=(
+            "Write a self-contained HTML page (summary tables, a timeline per "
+            "source, a files-by-expressions heatmap; no network needed to view it) "
+            "for a finished job (by id) or a predictions JSON / artifacts zip. "
+            f"{NOTE}"
+        ),
+    )
+    p.add_argument("target", metavar="JOB_OR_FILE", help="a job id, or a results file")
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        default=None,
+        help="the .html file, or a folder for report.html (default: ./<name>.html)",
+    )
+    p.add_argument("--title", default=None, help="the page's title")
+    p.set_defaults(func=_report)
 
 
 def _engine_flag(parser) -> None:
@@ -336,13 +367,17 @@ def _jobs(args) -> int:
 
 
 def _demo(args) -> int:
-    files = example_files()
+    # The example media with their simulation scripts: scores follow what each file
+    # shows (a smile reads as Joy), so the demo tells a coherent story.
+    files = example_files(with_scripts=True)
+    media = [p for p in files if file_kind(p.name) != "script"]
     models = {"face": {}, "burst": {}, "prosody": {}, "language": {}}
     with _client(args) as client:
         job = client.submit(files, models=models, resubmit=args.resubmit)
         print(
-            f"Job {job.id}: {len(files)} example files "
-            f"({', '.join(p.name for p in files)}), models {', '.join(models)}.",
+            f"Job {job.id}: {len(media)} example files "
+            f"({', '.join(p.name for p in media)}) with their simulation scripts, "
+            f"models {', '.join(models)}.",
             flush=True,
         )
         start = time.monotonic()
@@ -354,17 +389,24 @@ def _demo(args) -> int:
             flush=True,
         )
         df = job.frame("long", errors="ignore")
+        out = Path(args.out) if args.out else client.data_dir / "demo"
     simulated = job.simulated is not False
     print(
         f"\nTop expressions per file and model (mean score over segments, "
         f"{len(df):,} scores{'; SIMULATED' if simulated else ''}):\n"
     )
-    print(_summary(df))
+    print(summary_lines(df))
     print()
+    pngs = timeline_pngs(df, out)
+    page = write_report(df, out / "report.html", title="humelab demo")
+    print(
+        f"Pictures: {len(pngs)} timelines and a one-page report in {out}\n  open {page}"
+    )
     if simulated:
         print(
             "These scores are SIMULATED: synthetic stand-ins from the `simulated` "
-            f"engine, for teaching and tests, not measurements. {_NOTE}"
+            "engine following each example's script, for teaching and tests, not "
+            f"measurements. {_NOTE}"
         )
     else:
         print(f"Scores measured by the service's `{job.engine}` engine. {_NOTE}")
@@ -375,24 +417,33 @@ def _demo(args) -> int:
     return 0
 
 
-def _summary(df, *, top: int = 3) -> str:
-    """Per file and model, the expressions with the highest mean score."""
-    emo = df[df["family"] == "emotions"]
-    if emo.empty:
+def _report(args) -> int:
+    target = Path(args.target).expanduser()
+    if target.exists():
+        df, name = target, target.stem
+    else:
+        with _client(args) as client:
+            job = client.job(args.target)
+            df, name = job.frame("long", errors="ignore"), f"report-{job.id}"
+    out = Path(args.out) if args.out else Path.cwd() / f"{name}.html"
+    page = write_report(df, out, title=args.title or f"humelab report: {args.target}")
+    print(page)
+    return 0
+
+
+def summary_lines(df, *, top: int = 3) -> str:
+    """Per file and model, the expressions with the highest mean score
+    (:func:`humelab.top_emotions`), as indented lines."""
+    best = top_emotions(df, k=top, by=("source", "file", "model"), family="emotions")
+    if best.empty:
         return "No expression scores came back."
-    means = (
-        emo.groupby(["source", "file", "model", "name"], observed=True)["score"]
-        .mean()
-        .reset_index()
-        .sort_values(["source", "file", "model", "score"], ascending=[1, 1, 1, 0])
-    )
     lines = []
-    for (source, file), per_file in means.groupby(["source", "file"], observed=True):
+    for (source, file), per_file in best.groupby(["source", "file"], observed=True):
         label = source if source == file else f"{source} / {file}"
         lines.append(str(label))
         for model, rows in per_file.groupby("model", observed=True, sort=False):
-            best = ", ".join(
-                f"{n} {s:.2f}" for n, s in rows.head(top)[["name", "score"]].values
+            shown = ", ".join(
+                f"{n} {m:.2f}" for n, m in rows[["name", "mean"]].itertuples(False)
             )
-            lines.append(f"  {model:<9} {best}")
+            lines.append(f"  {model:<9} {shown}")
     return "\n".join(lines)

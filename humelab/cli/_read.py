@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..analysis import top_emotions
 from ..errors import ReadError
 from ..io import read_artifacts, read_errors, read_predictions
 from ..io._input import is_zip, load_bytes
@@ -67,19 +68,14 @@ def _run(args) -> int:
             f"  errors:  {len(errors)} failed files or sources "
             "(see humelab.read_errors)"
         )
-    emo = long[long["family"] == "emotions"]
-    if len(emo):
-        top = (
-            emo.groupby(["model", "name"], observed=True)["score"]
-            .mean()
-            .sort_values(ascending=False)
-        )
+    best = top_emotions(long, k=args.top, by="model", family="emotions")
+    if len(best):
         print("  top expressions (mean score; perceived expression, not felt emotion):")
-        for model in counts.index:
-            if model in top.index.get_level_values(0):
-                best = top.loc[model].head(args.top)
-                shown = ", ".join(f"{n} {v:.3f}" for n, v in best.items())
-                print(f"    {model}: {shown}")
+        for model, rows in best.groupby("model", observed=True, sort=False):
+            shown = ", ".join(
+                f"{n} {m:.3f}" for n, m in rows[["name", "mean"]].itertuples(False)
+            )
+            print(f"    {model}: {shown}")
     if not len(long):
         raise ReadError(f"{path} holds no scores.")
     return 0

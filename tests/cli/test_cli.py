@@ -108,6 +108,17 @@ def test_demo_in_a_fresh_process(tmp_path):
     assert "not felt emotion" in out
     for model in ("face", "prosody", "language", "burst"):
         assert f"  {model} " in out
+    # and the scripts make the story coherent: a smile reads as Joy, a frown as
+    # Sadness (scores follow each example's script; still labelled simulated)
+    assert "face_smile.jpg\n  face      Joy" in out
+    assert "face_frown.png\n  face      Sadness" in out
+    # and it drew pictures: a timeline per source and a one-page report
+    demo = tmp_path / "data" / "demo"
+    assert f"one-page report in {demo}" in out
+    assert len(list(demo.glob("timeline-*.png"))) >= 6
+    page = (demo / "report.html").read_text()
+    assert "SIMULATED" in page and "not felt emotion" in page
+    assert "<script src=" not in page and "data:image/png;base64," in page
     # and its job is in the ledger of that data dir
     assert (tmp_path / "data" / "ledger.sqlite3").is_file()
 
@@ -273,3 +284,17 @@ def test_fetched_files_get_the_usual_mode(cli_env, capsys):
     assert main(["fetch", job_id, "--out", str(out)]) == 0
     modes = {p.suffix: p.stat().st_mode & 0o777 for p in out.iterdir()}
     assert modes[".zip"] == modes[".json"]
+
+
+def test_report_of_a_job_and_of_a_file(cli_env, capsys, real_samples):
+    img = make_image(cli_env / "face.jpg")
+    assert main(["submit", str(img), "--models", "face", "--wait"]) == 0
+    job_id = capsys.readouterr().out.split()[0]
+    out = cli_env / "r" / "job.html"
+    assert main(["report", job_id, "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert "SIMULATED" in out.read_text()
+    real = real_samples / "interreviewer_face-prosody-language" / "predictions.json"
+    assert main(["report", str(real), "--out", str(cli_env / "r")]) == 0
+    page = (cli_env / "r" / "report.html").read_text()
+    assert "bad_interview.mp4" in page and "SIMULATED" not in page
