@@ -115,6 +115,8 @@ class FrameIndex:
         text = data["text"].astype("category")
         self.text_codes = text.cat.codes.to_numpy()
         self.text_labels = [str(t) for t in text.cat.categories]
+        self._tracks: dict[tuple, Track] = {}
+        self._transcripts: dict[tuple, pd.DataFrame] = {}
 
     def keys(self) -> list[tuple]:
         """Every selection present, in the frame's order."""
@@ -122,12 +124,14 @@ class FrameIndex:
 
     def track(self, key: tuple) -> Track:
         """The :class:`Track` of one selection ``(job_id, source, ..., family)``."""
+        if key in self._tracks:
+            return self._tracks[key]
         idx = self.groups.get(key)
         if idx is None or not len(idx):
             empty = np.empty(0)
             return Track(np.empty(0, dtype=object), np.empty((0, 0)), empty, empty, [])
-        useg, row = np.unique(self.segment[idx], return_inverse=True)
-        ucode, col = np.unique(self.name_codes[idx], return_inverse=True)
+        useg, row = _dense(self.segment[idx])
+        ucode, col = _dense(self.name_codes[idx])
         values = np.full((len(useg), len(ucode)), np.nan)
         values[row, col] = self.score[idx]
         begin = np.full(len(useg), np.nan)
@@ -145,7 +149,11 @@ class FrameIndex:
                 tcode[order],
             )
         texts = [self.text_labels[c] if c >= 0 else None for c in tcode]
-        return Track(self.name_labels[ucode], values, begin, end, texts)
+        track = Track(self.name_labels[ucode], values, begin, end, texts)
+        if len(self._tracks) >= 16:  # a few recent selections, for switching back
+            self._tracks.pop(next(iter(self._tracks)))
+        self._tracks[key] = track
+        return track
 
     def transcript(self, job_id, source, file, *, prefer: str) -> pd.DataFrame:
         """The text segments of one file: ``begin, end, group, text``, by time.
@@ -153,14 +161,25 @@ class FrameIndex:
         Taken from ``prefer`` when that model has text there, else from the first of
         :data:`TEXT_MODELS` that has. Empty when the file has no text.
         """
+        cached = self._transcripts.get((job_id, source, file, prefer))
+        if cached is None:
+            cached = self._transcripts[job_id, source, file, prefer] = self._text(
+                job_id, source, file, prefer
+            )
+        return cached
+
+    def _text(self, job_id, source, file, prefer: str) -> pd.DataFrame:
         models = [prefer] + [m for m in TEXT_MODELS if m != prefer]
         for model in models:
             rows = []
             for key, idx in self.groups.items():
                 if key[:4] != (job_id, source, file, model):
                     continue
-                useg, first = np.unique(self.segment[idx], return_index=True)
-                pick = idx[first]
+                seg = self.segment[idx]
+                first = np.full(int(seg.max()) + 1, -1)
+                first[seg[::-1]] = idx[::-1]  # the last write wins: the first row
+                useg = np.flatnonzero(first >= 0)
+                pick = first[useg]
                 codes = self.text_codes[pick]
                 keep = codes >= 0
                 rows.append(
@@ -183,6 +202,14 @@ class FrameIndex:
                         drop=True
                     )
         return pd.DataFrame(columns=["segment", "begin", "end", "group", "text"])
+
+
+def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for small ints >= 0, in O(n)."""
+    present = np.zeros(int(values.max()) + 1, dtype=bool)
+    present[values] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[values]
 
 
 def _clean(value: Any) -> Any:
@@ -245,7 +272,7 @@ def line_xy(track: Track, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def decimate(
-    x: np.ndarray, y: np.ndarray, lo: float, hi: float, *, bins: int = 300
+    x: np.ndarray, y: np.ndarray, lo: float, hi: float, *, bins: int = 150
 ) -> tuple[np.ndarray, np.ndarray]:
     """The points of a line between ``lo`` and ``hi``, thinned for drawing.
 

@@ -245,7 +245,7 @@ class ExplorePanel(widgets.VBox):
         self.plot = widgets.Image(format="png")
         self.note = widgets.HTML(_note_html(self.simulated))
 
-        self.figure = Figure(figsize=(9.0, 3.6), dpi=80)
+        self.figure = Figure(figsize=(9.0, 3.6), dpi=72)
         FigureCanvasAgg(self.figure)
         # One axes per view, kept for the panel's life: a change updates artists
         # in place (no clearing), and switching the view only swaps visibility.
@@ -254,6 +254,7 @@ class ExplorePanel(widgets.VBox):
         self._cax = self.figure.add_axes((0.76, 0.17, 0.012, 0.72))
         self._line_ax.set_ylabel("score")
         self._lines: list = []
+        self._legend_for: tuple[str, ...] = ()
         self._image = None
         # animated: left out of full draws and blitted over a saved background
         self._cursors = {
@@ -463,8 +464,11 @@ class ExplorePanel(widgets.VBox):
         while len(self._lines) > len(shown):
             self._lines.pop().remove()
         legend = ax.get_legend()
+        if legend is not None and self._legend_for == shown:
+            return self._line_limits(ax, columns)  # the same names: keep the legend
         if legend is not None:
             legend.remove()
+        self._legend_for = shown
         if shown:
             ax.legend(
                 handles=self._lines,
@@ -473,6 +477,10 @@ class ExplorePanel(widgets.VBox):
                 fontsize=8,
                 frameon=False,
             )
+        self._line_limits(ax, columns)
+
+    @staticmethod
+    def _line_limits(ax, columns) -> None:
         finite = columns[np.isfinite(columns)]
         bottom, top = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
         pad = 0.05 * (top - bottom) or 0.05

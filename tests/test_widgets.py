@@ -493,8 +493,8 @@ def test_long_lines_are_thinned_and_refined_on_zoom():
     # Given 6000 face frames (2000 s at 3 per second)
     panel = explore(_long_face_frame(6000), dims=["Joy"])
     (line,) = _lines(panel)
-    # Then the drawn line is an envelope of at most 2 points per slice (300)
-    assert len(line.get_xdata()) <= 2 * 300 + 2
+    # Then the drawn line is an envelope of at most 2 points per slice (150)
+    assert len(line.get_xdata()) <= 2 * 150 + 2
     assert np.nanmax(line.get_ydata()) == pytest.approx(panel.track.column("Joy").max())
     # When zoomed to 100 s (300 frames), every frame in view is drawn
     panel.time_range.value = (500.0, 600.0)
