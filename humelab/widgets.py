@@ -82,7 +82,8 @@ def explore(
         paths. For an image or video source found there, the panel shows the
         picture at the cursor (needs the ``service`` extra: PyAV, Pillow).
     simulated : bool, optional
-        Label the scores as simulated; default ``data.attrs.get("simulated")``.
+        Label the scores as simulated; default from ``data.attrs`` (``simulated``
+        true, or ``engine == "simulated"``), which the readers set.
 
     Returns
     -------
@@ -194,8 +195,11 @@ class ExplorePanel(widgets.VBox):
             raise InputError(f"`k` must be an int from 1 to 20; got {k!r}.")
         if not isinstance(smooth, (int, float)) or smooth < 0:
             raise InputError(f"`smooth` must be seconds >= 0; got {smooth!r}.")
-        if simulated is None:
-            simulated = bool(data.attrs.get("simulated", False))
+        if simulated is None:  # as the readers mark it (see the README)
+            attrs = data.attrs
+            simulated = bool(attrs.get("simulated")) or attrs.get("engine") == (
+                "simulated"
+            )
         self.simulated = bool(simulated)
         self._index = wd.FrameIndex(data)
         self._finder = wd.MediaFinder(media)

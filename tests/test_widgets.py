@@ -305,6 +305,9 @@ def test_simulated_frames_are_labelled(df):
     assert "SIMULATED" in panel.ax.get_title()
     # and the argument overrides the frame's flag
     assert "SIMULATED" not in explore(df, simulated=False).ax.get_title()
+    # a frame that only names its engine is labelled too
+    df.attrs = {"engine": "simulated"}
+    assert "SIMULATED" in explore(df).ax.get_title()
 
 
 # -- explore: bad input -----------------------------------------------------------
