@@ -146,6 +146,22 @@ def test_key_and_url_from_environment_never_in_repr(monkeypatch):
         HumeEngine(api_key=KEY, max_concurrency=0)
 
 
+def test_serve_by_name_labels_jobs_as_hume_not_simulated(fresh, tmp_path):
+    wav = make_wav(tmp_path / "a.wav", 1.0)
+    options = {"api_key": KEY, "hume_url": fresh.url, "max_concurrency": 1}
+    with humelab.serve(
+        engine="hume", engine_options=options, data_dir=tmp_path / "d", quiet=True
+    ) as server:
+        assert server.engine == "hume" and server.simulated is False
+        assert KEY not in repr(server)
+        api = Service(server)
+        job = api.wait(api.submit([wav], {"prosody": {}}))
+        preds = api.predictions(job["job_id"])
+    assert (job["engine"], job["simulated"]) == ("hume", False)
+    assert preds[0]["humelab"] == {"engine": "hume", "simulated": False}
+    assert job["usage"]["requests"] == 1
+
+
 # -- audio ----------------------------------------------------------------------------
 
 
