@@ -40,6 +40,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from email.utils import parsedate_to_datetime
 
 from ... import settings
@@ -506,39 +507,45 @@ class HumeEngine(Engine):
     def _prosody(self, item: MediaInput, usage: dict) -> dict:
         preds = []
         utt_base = mid_base = 0
-        chunks = self._prefetch(lambda: v1m.audio_chunks(item.path, name=item.file))
-        for chunk in chunks:
-            files = [("file", (f"chunk{chunk.index}.wav", chunk.wav, "audio/wav"))]
-            resp = self._post(_AUDIO_PATH, files, usage, item.file)
-            usage["media_seconds"] += chunk.duration
-            got = resp.get("received", {}).get("audio_duration_ms")
-            seconds = got / 1000 if isinstance(got, (int, float)) else chunk.duration
-            usage["billed_seconds"] += max(10.0, seconds)
-            try:
-                for m in resp["measurements"]:
-                    begin = round(chunk.offset + m["audio_start_ms"] / 1000, 6)
-                    end = round(chunk.offset + m["audio_end_ms"] / 1000, 6)
-                    preds.append(
-                        {
-                            "text": None,
-                            "time": {"begin": begin, "end": end},
-                            "confidence": None,
-                            "speaker_confidence": None,
-                            "emotions": _scores(m.get("expressions")),
-                            "voice_attributes": _scores(m.get("voice_attributes")),
-                            "trigger": m.get("trigger"),
-                            "utterance_id": utt_base + int(m["utterance_id"]),
-                            "measurement_id": mid_base + int(m["measurement_id"]),
-                            "chunk": chunk.index,
-                        }
-                    )
-                utt_base += len(resp.get("utterances") or [])
-                mid_base += len(resp["measurements"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise _Fail(
-                    f"Hume's v1 API sent an audio response for `{item.file}` "
-                    f"without the expected fields ({type(exc).__name__}: {exc})."
-                ) from None
+
+        def make():
+            return v1m.audio_chunks(item.path, name=item.file)
+
+        with closing(self._prefetch(make)) as chunks:
+            for chunk in chunks:
+                files = [("file", (f"chunk{chunk.index}.wav", chunk.wav, "audio/wav"))]
+                resp = self._post(_AUDIO_PATH, files, usage, item.file)
+                usage["media_seconds"] += chunk.duration
+                got = resp.get("received", {}).get("audio_duration_ms")
+                seconds = (
+                    got / 1000 if isinstance(got, (int, float)) else chunk.duration
+                )
+                usage["billed_seconds"] += max(10.0, seconds)
+                try:
+                    for m in resp["measurements"]:
+                        begin = round(chunk.offset + m["audio_start_ms"] / 1000, 6)
+                        end = round(chunk.offset + m["audio_end_ms"] / 1000, 6)
+                        preds.append(
+                            {
+                                "text": None,
+                                "time": {"begin": begin, "end": end},
+                                "confidence": None,
+                                "speaker_confidence": None,
+                                "emotions": _scores(m.get("expressions")),
+                                "voice_attributes": _scores(m.get("voice_attributes")),
+                                "trigger": m.get("trigger"),
+                                "utterance_id": utt_base + int(m["utterance_id"]),
+                                "measurement_id": mid_base + int(m["measurement_id"]),
+                                "chunk": chunk.index,
+                            }
+                        )
+                    utt_base += len(resp.get("utterances") or [])
+                    mid_base += len(resp["measurements"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise _Fail(
+                        f"Hume's v1 API sent an audio response for `{item.file}` "
+                        f"without the expected fields ({type(exc).__name__}: {exc})."
+                    ) from None
         groups = [{"id": "unknown", "predictions": preds}] if preds else []
         return {"metadata": None, "grouped_predictions": groups}
 
@@ -565,29 +572,31 @@ class HumeEngine(Engine):
 
         groups: dict[str, list] = {}
         face_state = None
-        for batch in self._prefetch(batches):
-            config = {"face": face_cfg}
-            if face_state:
-                config["face_state"] = face_state
-            files = [("config", (None, json.dumps(config), "application/json"))]
-            files += [
-                ("file", (f"frame{f.frame}.jpg", f.jpeg, "image/jpeg")) for f in batch
-            ]
-            resp = self._post(_VIDEO_PATH, files, usage, item.file)
-            usage["images"] += len(batch)
-            usage["billed_seconds"] += max(10.0, len(batch) / 3)
-            face_state = resp.get("face_state") or face_state
-            try:
-                for m in resp["measurements"]:
-                    fr = batch[int(m["frame_id"])]
-                    for face in m.get("faces") or []:
-                        gid, pred = _face_prediction(face, fr, identify)
-                        groups.setdefault(gid, []).append(pred)
-            except (KeyError, TypeError, ValueError, IndexError) as exc:
-                raise _Fail(
-                    f"Hume's v1 API sent an image response for `{item.file}` "
-                    f"without the expected fields ({type(exc).__name__}: {exc})."
-                ) from None
+        with closing(self._prefetch(batches)) as prepared:
+            for batch in prepared:
+                config = {"face": face_cfg}
+                if face_state:
+                    config["face_state"] = face_state
+                files = [("config", (None, json.dumps(config), "application/json"))]
+                files += [
+                    ("file", (f"frame{f.frame}.jpg", f.jpeg, "image/jpeg"))
+                    for f in batch
+                ]
+                resp = self._post(_VIDEO_PATH, files, usage, item.file)
+                usage["images"] += len(batch)
+                usage["billed_seconds"] += max(10.0, len(batch) / 3)
+                face_state = resp.get("face_state") or face_state
+                try:
+                    for m in resp["measurements"]:
+                        fr = batch[int(m["frame_id"])]
+                        for face in m.get("faces") or []:
+                            gid, pred = _face_prediction(face, fr, identify)
+                            groups.setdefault(gid, []).append(pred)
+                except (KeyError, TypeError, ValueError, IndexError) as exc:
+                    raise _Fail(
+                        f"Hume's v1 API sent an image response for `{item.file}` "
+                        f"without the expected fields ({type(exc).__name__}: {exc})."
+                    ) from None
         return {
             "metadata": None,
             "grouped_predictions": [
