@@ -225,17 +225,27 @@ class ExplorePanel(widgets.VBox):
         self.family = widgets.Dropdown(description="family", style=wide)
         for w in (self.model, self.group, self.family):
             w.layout = widgets.Layout(width="22%")
-        self.k = widgets.IntSlider(value=k, min=1, max=20, description="top k")
+        # sliders that redraw everything update on release; the cursor (a blit)
+        # follows the drag
+        self.k = widgets.IntSlider(
+            value=k, min=1, max=20, description="top k", continuous_update=False
+        )
         self.dims = widgets.SelectMultiple(
             description="dims", rows=4, layout=widgets.Layout(width="30%")
         )
         self.smooth = widgets.FloatSlider(
-            value=0.0, min=0.0, max=10.0, step=0.1, description="smooth (s)"
+            value=0.0,
+            min=0.0,
+            max=10.0,
+            step=0.1,
+            description="smooth (s)",
+            continuous_update=False,
         )
         self.view = widgets.ToggleButtons(options=list(VIEWS), value=view)
         self.view.style.button_width = "80px"
         self.time_range = widgets.FloatRangeSlider(
             description="time (s)",
+            continuous_update=False,
             readout_format=".1f",
             layout=widgets.Layout(width="50%"),
         )
