@@ -136,6 +136,7 @@ class Runner:
         self._preparers = ThreadPoolExecutor(4, thread_name_prefix="humelab-prepare")
         self._fetch_pool = ThreadPoolExecutor(8, thread_name_prefix="humelab-fetch")
         self._prepared: dict[str, object] = {}
+        self._usage: dict[str, list] = {}
         self._thread: threading.Thread | None = None
         self._callback_threads: list[threading.Thread] = []
         self.current_job: str | None = None
@@ -275,7 +276,7 @@ class Runner:
             data = json.dumps(predictions, ensure_ascii=False).encode("utf-8")
             atomic_write_bytes(self.store.predictions_path(job_id), data)
             _write_scripts_used(self.store.job_dir(job_id), predictions)
-            self._write_usage(job_id)
+            self._write_usage(job_id, self._usage.pop(job_id, None))
             self._check()
             self.store.mark_completed(
                 job_id, num_predictions=n_pred, num_errors=n_err, callback_url=url
@@ -456,13 +457,14 @@ class Runner:
         pred.update(entry)
         return pred, True, errors, usage
 
-    def _write_usage(self, job_id: str) -> None:
+    def _write_usage(self, job_id: str, results: list | None) -> None:
         """``usage.json`` beside the results: what the engine sent, summed."""
         total: dict = {}
-        for res in self.store.file_results(job_id):
-            for k, v in (res[3] or {}).items():
+        for usage in results or ():
+            for k, v in usage.items():
                 total[k] = total.get(k, 0) + v
         if total:
+            total = {k: round(v, 3) for k, v in total.items()}
             total = {"engine": self.engine.name, **total}
             data = json.dumps(total).encode("utf-8")
             atomic_write_bytes(self.store.job_dir(job_id) / "usage.json", data)
@@ -547,6 +549,8 @@ class Runner:
             out.append(entry)
             n_pred += len(preds)
             n_err += len(errs)
+        # what a paid engine sent for each file, summed into usage.json on completion
+        self._usage[job_id] = [res[3] for res in results if res[3]]
         return out, n_pred, n_err
 
     # -- callbacks --------------------------------------------------------------------
