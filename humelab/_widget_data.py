@@ -73,7 +73,7 @@ class Track:
             lo, hi = float(np.min(self.begin)), float(np.max(self.end))
         else:
             lo, hi = 0.0, float(len(self.begin) - 1)
-        return (lo, hi) if hi > lo else (lo, lo + 1.0)
+        return (lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)  # one instant: centred
 
     def means(self) -> np.ndarray:
         """The true mean of each dimension over the segments that have it."""

@@ -421,7 +421,9 @@ class ExplorePanel(widgets.VBox):
             label = "time (s)" if timed else "segment"
             self.time_range.description = label
             _set_range(self.time_range, lo, hi, (lo, hi), step=step)
-            _set_range(self.cursor, lo, hi, lo, step=step)
+            first = 0.0 if not self.track.timed else float(self.track.begin[0])
+            start = first if len(self.track.begin) else lo
+            _set_range(self.cursor, lo, hi, start, step=step)  # on the first segment
         self._media_at = (None, None)
         path = self._finder.find(source, file)
         self._media_path, self._media_kind = path, wd.media_kind(path)
@@ -475,6 +477,8 @@ class ExplorePanel(widgets.VBox):
                 self._lines.append(line)
             self._lines[j].set_data(*wd.decimate(x, y, lo, hi))
             self._lines[j].set_label(name)
+            # a few points (a still image, two utterances) would be invisible dashes
+            self._lines[j].set_marker("o" if len(track.begin) <= 3 else "None")
         while len(self._lines) > len(shown):
             self._lines.pop().remove()
         legend = ax.get_legend()

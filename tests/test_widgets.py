@@ -369,6 +369,21 @@ def test_image_source_by_mapping(tmp_path):
     assert "no transcript" in panel.transcript.value
 
 
+def test_still_images_show_points(tmp_path):
+    # Given the shipped example of three face drawings (one frame each)
+    faces = humelab.load_example("faces")
+    folder = humelab.example_files("image")[0].parent
+    panel = explore(faces, file="face_smile.jpg", media=folder)
+    # Then each dimension is one visible point, centred in the time range
+    (x,) = set(_lines(panel)[0].get_xdata())
+    lo, hi = panel.ax.get_xlim()
+    assert lo < x < hi and x - lo == pytest.approx(hi - x)
+    assert all(line.get_marker() == "o" for line in _lines(panel))
+    assert panel.shown[0] == "Joy"  # the script of face_smile.jpg: Joy high
+    assert "SIMULATED" in panel.ax.get_title()
+    assert bytes(panel.media.value).startswith(b"\x89PNG")
+
+
 def test_without_media_the_still_is_hidden(df):
     assert explore(df).media.layout.display == "none"
 
