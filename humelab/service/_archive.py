@@ -337,6 +337,13 @@ def expand_archive(
             return None
         return rel, target
 
+    if disk is not None:
+        from .intake import LowDisk
+
+        try:
+            disk.check()
+        except LowDisk as exc:
+            raise ArchiveError(f"archive `{name}` was not expanded: {exc}") from None
     try:
         if archive_kind(name, path) == "zip":
             with zipfile.ZipFile(path) as zf:

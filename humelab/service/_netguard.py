@@ -188,6 +188,7 @@ class _Watch:
 
     def __init__(self, seconds: float | None):
         self.expired = False
+        self.pools: list = []
         self._socks: list = []
         self._lock = threading.Lock()
         self._timer = None
@@ -218,6 +219,13 @@ class _Watch:
     def cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+
+    def close(self) -> None:
+        """Cancel the deadline and close the connections of the transfer."""
+        self.cancel()
+        for pool in self.pools:
+            pool.close()
+        self.pools.clear()
 
 
 class NetGuard:
@@ -365,6 +373,7 @@ class NetGuard:
             cls = urllib3.HTTPConnectionPool
         pool = cls(ip, port, timeout=timeout, maxsize=1, retries=False, **kw)
         pool.ConnectionCls = Conn
+        watch.pools.append(pool)
         return pool
 
     def request(
@@ -405,7 +414,7 @@ class NetGuard:
         -------
         (urllib3.HTTPResponse, str, _Watch)
             The open response (body not read), the final URL, and the deadline watch
-            (call ``watch.cancel()`` when done).
+            (call ``watch.close()`` when done).
 
         Raises
         ------
@@ -456,14 +465,14 @@ class NetGuard:
                     and resp.status in (301, 302, 303, 307, 308)
                     and location
                 ):
-                    resp.drain_conn()
                     resp.release_conn()
+                    resp.close()  # its body is not read: this pool is not reused
                     url = urljoin(url, location)
                     continue
                 return resp, url, watch
             raise FetchFailed(f"more than {MAX_REDIRECTS} redirects")
         except BaseException:
-            watch.cancel()
+            watch.close()
             raise
 
     @staticmethod
@@ -547,9 +556,9 @@ class NetGuard:
                 raise FetchFailed("the transfer broke off")
             return size
         finally:
-            watch.cancel()
             resp.release_conn()
             resp.close()
+            watch.close()
 
 
 def _system_resolve(host: str, port: int) -> list[str]:

@@ -597,6 +597,8 @@ def fetch_url(
     path = dest_dir / safe_filename(url_filename(url), default="download")
     cap = limits.max_file_bytes
     try:
+        if disk is not None:
+            disk.check()
         with open(path, "wb") as fh:
             guard.fetch_to(
                 url,

@@ -638,6 +638,7 @@ class Runner:
                 watch.cancel()
                 resp.drain_conn()
                 resp.release_conn()
+                watch.close()
                 if 200 <= resp.status < 300:
                     log.info("callback for job %s delivered", job_id)
                     self._store_call("clear_callback", job_id)

@@ -496,6 +496,33 @@ def test_request_refused_when_disk_is_under_the_reserve(tmp_path):
         assert api.get("/v0/batch/jobs").json() == []
 
 
+def test_disk_reserve_stops_downloads_and_expansion(tmp_path, wav_bytes):
+    import shutil
+
+    from humelab.service._archive import ArchiveError, expand_archive
+    from humelab.service._netguard import NetGuard
+    from humelab.service.intake import DiskReserve, FetchError, Limits, fetch_url
+
+    full = DiskReserve(tmp_path, shutil.disk_usage(tmp_path).free + 10 * 1024**3)
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(_zip_of_zeros(1, 1000))
+    with pytest.raises(ArchiveError, match="min_free_bytes"):
+        expand_archive(archive, tmp_path / "x", Limits(), disk=full)
+    httpd, handler = _http_server({"/a.wav": _send(wav_bytes)})
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/a.wav"
+        guard = NetGuard(allow_private=True)
+        with pytest.raises(FetchError, match="min_free_bytes"):
+            fetch_url(url, tmp_path, Limits(), guard=guard, disk=full)
+        assert handler.hits == [] and not (tmp_path / "a.wav").exists()
+        roomy = DiskReserve(tmp_path, 0)
+        got = fetch_url(url, tmp_path, Limits(), guard=guard, disk=roomy)
+        assert got.read_bytes() == wav_bytes
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 # -- 8. Temp files leaked by a kill --
 
 
