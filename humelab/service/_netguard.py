@@ -430,7 +430,7 @@ class NetGuard:
         try:
             for _ in range(MAX_REDIRECTS + 1):
                 scheme, host, port, target = _split(url)
-                ip = self.addresses(host, port)[0]
+                ips = self.addresses(host, port)
                 default = 443 if scheme == "https" else 80
                 hosthdr = host if ":" not in host else f"[{host}]"
                 if port != default:
@@ -442,22 +442,36 @@ class NetGuard:
                 }
                 hdrs.update(headers or {})
                 timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-                pool = self._pool(scheme, host, ip, port, watch, timeout)
-                try:
-                    resp = pool.urlopen(
-                        method,
-                        target,
-                        body=body,
-                        headers=hdrs,
-                        retries=retries if retries is not None else False,
-                        redirect=False,
-                        assert_same_host=False,
-                        preload_content=False,
-                        decode_content=False,
-                        release_conn=False,
-                    )
-                except (urllib3.exceptions.HTTPError, OSError):
-                    raise FetchFailed(self._no_answer(watch, read_timeout)) from None
+                for n, ip in enumerate(ips):  # each checked address, in order
+                    pool = self._pool(scheme, host, ip, port, watch, timeout)
+                    try:
+                        resp = pool.urlopen(
+                            method,
+                            target,
+                            body=body,
+                            headers=hdrs,
+                            retries=retries if retries is not None else False,
+                            redirect=False,
+                            assert_same_host=False,
+                            preload_content=False,
+                            decode_content=False,
+                            release_conn=False,
+                        )
+                        break
+                    except (urllib3.exceptions.HTTPError, OSError) as exc:
+                        reason = getattr(exc, "reason", None) or exc
+                        unreachable = isinstance(
+                            reason,
+                            (
+                                urllib3.exceptions.NewConnectionError,
+                                urllib3.exceptions.ConnectTimeoutError,
+                            ),
+                        )
+                        if unreachable and n + 1 < len(ips) and not watch.expired:
+                            continue  # this address does not answer: the next one
+                        raise FetchFailed(
+                            self._no_answer(watch, read_timeout)
+                        ) from None
                 location = resp.headers.get("Location")
                 if (
                     follow_redirects
