@@ -9,11 +9,11 @@ files of 30 s (44.1 kHz stereo FLAC, so each is decoded and resampled) and 4 vid
 of 15 s (320x240, 25 fps, with a soundtrack), 7 minutes of media in all. A v1
 stand-in runs in a subprocess (``humelab.service.v1_standin``, every upload answered
 after ``--latency`` ms; its scores are synthetic), and for each concurrency a Batch
-service with the ``hume`` engine (``max_concurrency`` = that value, 4 workers)
-measures all files as one job (``face`` + ``prosody``), submit to COMPLETED over
-loopback HTTP. The baseline, in the same run and at the same concurrency, is "HTTP
-alone": the same requests, converted beforehand with the engine's own media
-preparation, sent straight to the stand-in.
+service with the ``hume`` engine (``max_concurrency`` = that value, twice as many
+workers, at least 4) measures all files as one job (``face`` + ``prosody``),
+submit to COMPLETED over loopback HTTP. The baseline, in the same run and at the
+same concurrency, is "HTTP alone": the same requests, converted beforehand with the
+engine's own media preparation, sent straight to the stand-in.
 
 Figures per concurrency: wall time, minutes of media measured per minute of wall
 time, requests, the engine's conversion time (thread time spent decoding and
@@ -185,7 +185,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--latency", type=float, default=200.0, help="ms per upload")
-    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="service workers (default: twice the concurrency, at least 4, so "
+        "files are converted while others wait on HTTP)",
+    )
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
     files, seconds = make_media()
@@ -195,7 +201,7 @@ def main(argv=None) -> int:
     try:
         for _ in range(args.repeats):  # interleaved, so load changes hit all alike
             for c in args.concurrency:
-                row = run(files, url, c, args.workers)
+                row = run(files, url, c, args.workers or max(4, 2 * c))
                 row["http_alone_s"] = http_alone(reqs, url, c)
                 row["over_busy"] = row["wall_s"] / row["http_busy_s"]
                 row["over_alone"] = row["wall_s"] / row["http_alone_s"]
@@ -210,7 +216,7 @@ def main(argv=None) -> int:
         rows.append(
             {
                 "concurrency": c,
-                "workers": args.workers,
+                "workers": args.workers or max(4, 2 * c),
                 "wall_s": wall,
                 "submit_to_done_s": _median(rs, "submit_to_done_s"),
                 "media_min_per_min": minutes / (wall / 60),
