@@ -4,8 +4,9 @@ Run: ``python bench/bench_explore.py`` (writes ``bench/out/``, which git ignores
 
 On the same file and in one run it times ``read_predictions`` (the baseline of every
 ratio) and then, on the frame it returned, ``resample`` and ``align`` of the whole
-file. The target is a ratio of at most 1.0 for each: exploring an hour costs no more
-than reading it. One function per measurement (``measure_*``), each returning a dict
+file (and, for reference, ``top_emotions`` and ``summarize``). The target is a ratio
+of at most 1.0 for resample and align: exploring an hour costs no more than reading
+it. One function per measurement (``measure_*``), each returning a dict
 of figures, so more measurements (the ``explore()`` panel's re-render) slot in beside
 them. Figures are machine-dependent; compare the ratios, taken within one run.
 """
@@ -137,6 +138,22 @@ def measure_explore(df) -> dict:
     }
 
 
+def measure_top(df, repeat: int) -> dict:
+    """``top_emotions(df)``: what summaries (CLI, report, demo) compute first."""
+    import humelab
+
+    t, out = best_of(lambda: humelab.top_emotions(df), repeat)
+    return {"seconds": t, "rows_out": len(out)}
+
+
+def measure_summarize(df, repeat: int) -> dict:
+    """``summarize(df)``: n, mean, sd, CI, max and time-weighted mean per dimension."""
+    import humelab
+
+    t, out = best_of(lambda: humelab.summarize(df), repeat)
+    return {"seconds": t, "rows_out": len(out)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3600, help="length of the media")
@@ -152,6 +169,8 @@ def main(argv=None) -> int:
         "resample": measure_resample(df, args.repeat),
         "align_prosody": measure_align_model(df, args.repeat),
         "align_grid": measure_align_grid(df, args.repeat),
+        "top_emotions": measure_top(df, args.repeat),
+        "summarize": measure_summarize(df, args.repeat),
     }
     ref = read["seconds"]
     print(f"{'what':22} {'time s':>8} {'x read':>7} {'rows out':>10}")
