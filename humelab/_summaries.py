@@ -47,6 +47,25 @@ def _argmax_per_group(v, gid, n):
     return pd.Series(v).groupby(gid, sort=True).idxmax().to_numpy(np.int64)
 
 
+def _per_dimension(d, keys, v):
+    """Key columns (one row per dimension, first appearance), grouped values, ids.
+
+    Grouping on one integer id (from the key columns' codes) is much faster than a
+    groupby on several categorical columns.
+    """
+    sid, n = series_ids(d, keys)
+    first = pd.Series(sid).drop_duplicates().index.to_numpy()
+    out = d[keys].iloc[first].reset_index(drop=True)
+    return out, pd.Series(v).groupby(sid, sort=True), sid
+
+
+def _time_of_max(d, g, time):
+    """``time`` of the first row holding each group's maximum (NaN without time)."""
+    if not time or not len(d):
+        return np.nan
+    return d[time].to_numpy(np.float64, na_value=np.nan)[g.idxmax().to_numpy()]
+
+
 def top_emotions(
     data: pd.DataFrame,
     k: int | None = 5,
@@ -125,17 +144,13 @@ def top_emotions(
         raise InputError(f"`{func}`: `k={k!r}` must be a positive integer or None.")
     keys = dimension_keys(data, by, hue)
     cols = list(dict.fromkeys(keys + [value] + ([time] if time else [])))
-    d = _scored(_by_family(data, family)[cols], func, value)
-    g = d.groupby(keys, observed=True, sort=False, dropna=False)[value]
-    out = g.agg(["mean", "count", "max"]).reset_index()
-    out["peak_time"] = (
-        d[time].to_numpy(np.float64, na_value=np.nan)[g.idxmax().to_numpy()]
-        if time and len(d)
-        else np.nan
-    )
-    out = out.rename(columns={"count": "n", "max": "peak"})
-    out["mean"] = out["mean"].astype(np.float64)
-    out["peak"] = out["peak"].astype(np.float64)
+    d = _scored(_by_family(data[cols], family), func, value)
+    out, g, _ = _per_dimension(d, keys, d[value].to_numpy(np.float64))
+    stats = g.agg(["mean", "count", "max"])
+    out["mean"] = stats["mean"].to_numpy(np.float64)
+    out["n"] = stats["count"].to_numpy(np.int64)
+    out["peak"] = stats["max"].to_numpy(np.float64)
+    out["peak_time"] = _time_of_max(d, g, time)
     rank_keys = keys[:-1]
     gid, _ = series_ids(out, rank_keys)
     order = np.lexsort((-out["mean"].to_numpy(), gid))
@@ -236,33 +251,27 @@ def summarize(
         )
     keys = dimension_keys(data, by, hue)
     cols = list(dict.fromkeys(keys + [value] + [c for c in (time, end) if c]))
-    d = _scored(_by_family(data, family)[cols], func, value)
+    d = _scored(_by_family(data[cols], family), func, value)
     v = d[value].to_numpy(np.float64)
     if time and end:
         w = (d[end] - d[time]).to_numpy(np.float64, na_value=np.nan)
         w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
     else:
         w = np.zeros(len(d))
-    work = d[keys].assign(_v=v, _w=w, _wv=w * v)
-    g = work.groupby(keys, observed=True, sort=False, dropna=False)
-    out = g["_v"].agg(["count", "mean", "std", "max"]).reset_index()
-    sums = g[["_w", "_wv"]].sum()
-    out.columns = keys + ["n", "mean", "sd", "max"]
-    n = out["n"].to_numpy()
-    sem = out["sd"].to_numpy() / np.sqrt(n)
+    out, g, sid = _per_dimension(d, keys, v)
+    stats = g.agg(["count", "mean", "std", "max"])
+    n = stats["count"].to_numpy(np.int64)
+    mean, sd = stats["mean"].to_numpy(np.float64), stats["std"].to_numpy(np.float64)
+    sem = sd / np.sqrt(n)
     half = t_quantile((1 + confidence) / 2, n - 1) * sem
-    out.insert(len(keys) + 3, "sem", sem)
-    out.insert(len(keys) + 4, "ci_low", out["mean"].to_numpy() - half)
-    out.insert(len(keys) + 5, "ci_high", out["mean"].to_numpy() + half)
-    out["max_time"] = (
-        d[time].to_numpy(np.float64, na_value=np.nan)[g["_v"].idxmax().to_numpy()]
-        if time and len(d)
-        else np.nan
-    )
-    sw, swv = sums["_w"].to_numpy(), sums["_wv"].to_numpy()
+    out["n"], out["mean"], out["sd"], out["sem"] = n, mean, sd, sem
+    out["ci_low"], out["ci_high"] = mean - half, mean + half
+    out["max"] = stats["max"].to_numpy(np.float64)
+    out["max_time"] = _time_of_max(d, g, time)
+    sw = np.bincount(sid, weights=w, minlength=len(out))
+    swv = np.bincount(sid, weights=w * v, minlength=len(out))
     with np.errstate(invalid="ignore", divide="ignore"):
         out["weighted_mean"] = np.where(sw > 0, swv / sw, np.nan)
-    out["n"] = out["n"].astype(np.int64)
     return keep_attrs(out, data)
 
 
@@ -326,7 +335,11 @@ def dominant(
     check_frame(data, func)
     by = resolve_by(data, func, by)
     need(data, func, numeric=("value",), segment=segment, value=value, hue=hue)
-    d = _scored(_by_family(data, family), func, value)
+    extra = [c for c in (time, end, text) if c and c in data and c != segment]
+    cols = list(dict.fromkeys([c for c in by if c != segment] + [segment] + extra))
+    fam = ["family"] if "family" in data and family is not None else []
+    need_cols = list(dict.fromkeys(cols + [hue, value] + fam))
+    d = _scored(_by_family(data[need_cols], family), func, value)
     gid, _ = series_ids(d, [c for c in by if c != segment] + [segment])
     v = d[value].to_numpy(np.float64)
     # The best and the second best row of each segment, by two grouped argmax
@@ -338,8 +351,6 @@ def dominant(
     count = np.bincount(gid, minlength=n_seg)
     has2 = count > 1
     second = _argmax_per_group(rest, gid, n_seg)
-    extra = [c for c in (time, end, text) if c and c in d and c != segment]
-    cols = list(dict.fromkeys([c for c in by if c != segment] + [segment] + extra))
     out = d[cols + [hue]].iloc[top].reset_index(drop=True)
     out[value] = v[top]
     out["runner_up"] = d[hue].iloc[second].where(has2).reset_index(drop=True)
