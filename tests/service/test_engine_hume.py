@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -502,6 +503,35 @@ def test_rejected_file_is_an_error_entry_with_humes_code(
     assert set(preds) == {"good.wav"}
     # one attempt only: 4xx is not retried
     assert [u.status for u in fresh.uploads()] == [status, 200]
+
+
+def test_a_file_failing_midway_still_counts_what_was_sent(fresh, service, tmp_path):
+    # Given a video sent in 3 requests of 6 frames, the second rejected (413)
+    video = make_video(tmp_path / "v.mp4", 6.0, fps=25, size=(320, 240))
+    api = service(_engine(fresh, frames_per_request=6))
+
+    def reject_second():
+        # The first request is answered; queue the failure for the next one. The
+        # stand-in takes injected failures after its latency (300 ms), so the
+        # second request, already arriving, gets it.
+        while not fresh.uploads(status=200):
+            time.sleep(0.005)
+        fresh.fail_next(413, endpoint="video", code="image_too_large")
+
+    t = threading.Thread(target=reject_second)
+    fresh.latency_ms = 300
+    t.start()
+    jid = api.submit([video], {"face": {}})
+    job = api.wait(jid)
+    t.join()
+    # Then the file is an error entry with Hume's code, nothing half-measured ...
+    preds, (err,) = _results(api.predictions(jid))
+    assert preds == {} and "HTTP 413: image_too_large" in err["message"]
+    # ... and the job's usage still counts the billed first request
+    assert [u.status for u in fresh.uploads()] == [200, 413]
+    assert job["usage"]["requests"] == 2
+    assert job["usage"]["images"] == 6
+    assert job["usage"]["billed_seconds"] == pytest.approx(10.0)
 
 
 def test_busy_answers_are_retried_honouring_retry_after(fresh, service, tmp_path):
