@@ -169,6 +169,7 @@ class Runner:
                 if message is not None:
                     url = job["request"].get("callback_url")
                     self.store.mark_failed(job_id, message, callback_url=url)
+                    self.store.clear_file_results(job_id)
                     self._cleanup(job_id)
                     self._send_callback(
                         job_id,
