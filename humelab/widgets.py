@@ -332,10 +332,10 @@ class ExplorePanel(widgets.VBox):
 
     def _sync_pickers(self, *, model=None, group=None, family=None) -> None:
         """Options of model, group and family for the current file (keeping values)."""
-        for depth, picker, wanted in (
-            (3, self.model, model),
-            (4, self.group, group),
-            (5, self.family, family),
+        for depth, name, picker, wanted in (
+            (3, "model", self.model, model),
+            (4, "group", self.group, group),
+            (5, "family", self.family, family),
         ):
             options = list(dict.fromkeys(key[depth] for key in self._matching(depth)))
             keep = picker.value if picker.value in options else options[0]
@@ -343,7 +343,7 @@ class ExplorePanel(widgets.VBox):
                 if picker is self.family and wanted not in options:
                     wanted = None  # a family this selection lacks: its first one
                 else:
-                    keep = _choose(picker.description, wanted, options, options)
+                    keep = _choose(name, wanted, options, options)
             picker.options = options
             picker.value = keep
 

@@ -321,6 +321,8 @@ def test_wide_frame_is_explained(df):
 def test_unknown_choices_name_the_valid_ones(df):
     with pytest.raises(humelab.InputError, match=r"`model`='burst'.*'face', 'prosody'"):
         explore(df, model="burst")
+    with pytest.raises(humelab.InputError, match=r"`group`='face_9'.*'face_0'"):
+        explore(df, group="face_9")
     with pytest.raises(humelab.InputError, match=r"`file`='nope.mp4'.*'clip.mp4'"):
         explore(df, file="nope.mp4")
     with pytest.raises(humelab.InputError, match=r"`dims` \['Awe'\]"):
