@@ -66,7 +66,6 @@ DEFAULT_HUME_URL = settings.HUME_V1_URL
 _AUDIO_PATH = "/v1/expression/audio/file"
 _VIDEO_PATH = "/v1/expression/video/file"
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-_FILE_ERRORS = frozenset({400, 404, 405, 413, 415, 422})
 #: What v1 measures, for messages.
 _V1_CAN = (
     "face expressions and descriptions (images, video frames) and audio expressions "
@@ -415,14 +414,12 @@ class HumeEngine(Engine):
         given = {k: v for k, v in (models or {}).items() if v is not None}
         models = {k: v for k, v in fill_model_defaults(given).items() if v is not None}
         usage = _new_usage()
-        if item.text is not None or item.path is None:
-            unsupported = [m for m in ("language", "ner") if m in models]
-            raise EngineError(self._unsupported_message(item.file, unsupported or
-                                                        ["text"]))  # fmt: skip
+        text_models = [m for m in ("language", "ner") if m in models] or ["text"]
+        if item.text is not None or item.path is None:  # a text item: v1 has no text
+            raise EngineError(self._unsupported_message(item.file, text_models))
         info = media.probe_media(item.path, name=item.file)
         if info.kind == "text":
-            unsupported = [m for m in ("language", "ner") if m in models] or ["text"]
-            raise EngineError(self._unsupported_message(item.file, unsupported))
+            raise EngineError(self._unsupported_message(item.file, text_models))
         visual = info.kind in ("image", "video")
         unsupported = self._unsupported(models, info, transcription)
         out = {}
