@@ -76,6 +76,7 @@ def test_explore_renders_and_reacts_in_chromium(
     browser_paths, real_samples, tmp_path, monkeypatch
 ):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     monkeypatch.setenv("SE_OFFLINE", "true")  # selenium must never fetch a driver
     ARTIFACTS.mkdir(exist_ok=True)
@@ -114,6 +115,18 @@ def test_explore_renders_and_reacts_in_chromium(
             lambda d: (src := d.execute_script(PLOT_SRC)) and src != first,
         )
         panel.screenshot(str(ARTIFACTS / "explore-heatmap.png"))
+        # When the cursor slider (the panel's last handle) is sent to its end
+        cursor = panel.find_elements(By.CSS_SELECTOR, ".noUi-handle")[-1]
+        cursor.click()
+        cursor.send_keys(Keys.END)
+        # Then the kernel answers with the transcript at the end of the interview
+        _wait(
+            driver,
+            "the transcript to follow the cursor",
+            lambda d: (
+                "Thank you so much." in panel.text and "Hi, Nun." not in panel.text
+            ),
+        )
         # And everything the page ran came from the local Voila: no widget code
         # from a CDN (the template's icon stylesheet is the only outside link, and
         # the browser cannot resolve it)
