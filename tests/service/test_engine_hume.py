@@ -349,6 +349,20 @@ def test_video_with_prosody_sends_its_soundtrack_too(fresh, service, tmp_path):
     assert paths == ["/v1/expression/audio/file", "/v1/expression/video/file"]
 
 
+def test_soundtrack_rejected_keeps_the_faces(fresh, service, tmp_path):
+    # Given a video whose soundtrack request Hume rejects (415)
+    video = make_video(tmp_path / "talk.mp4", 2.0, fps=25, size=(320, 240))
+    fresh.fail_next(415, endpoint="audio")
+    api = service(_engine(fresh))
+    job = api.wait(api.submit([video], {"face": {}, "prosody": {}}))
+    # Then its faces (already billed) are kept, and the file also says what failed
+    preds, (err,) = _results(api.predictions(job["job_id"]))
+    assert set(preds["talk.mp4"]["models"]) == {"face"}
+    assert err["file"] == "talk.mp4" and "HTTP 415" in err["message"]
+    assert (job["state"]["num_predictions"], job["state"]["num_errors"]) == (1, 1)
+    assert job["usage"]["requests"] == 2 and job["usage"]["images"] == 6
+
+
 def test_images_unmeasured_faces_and_big_images(tmp_path):
     # Given a stand-in that measures only the largest face, a 2-face image, and a
     # 4000x2200 image (over the 8,294,400-pixel limit)

@@ -23,7 +23,9 @@ user's Hume key, and the v1 responses are mapped into v0 prediction entries
 v1 scores are sparse: a name absent from a list was below Hume's cutoff, it is
 missing, never 0. Names are v1's (lowercase), a different vocabulary from v0's.
 Models v1 cannot measure (``burst``, ``language``, ``ner``, ``facemesh``, FACS, and
-transcripts) give a ``results.errors`` entry for each file they apply to. HTTP 401
+transcripts) give a ``results.errors`` entry for each file they apply to; so does a
+video's soundtrack (or frames) that failed while the other part was measured, which
+is kept. HTTP 401
 and 403 end the whole job FAILED (:class:`~.base.EngineFatal`); 400, 413 and 415
 fail one file with Hume's code and message; 429, 5xx and connection errors are
 retried with backoff (``Retry-After`` honoured) within ``max_retries``.
@@ -422,35 +424,40 @@ class HumeEngine(Engine):
             raise EngineError(self._unsupported_message(item.file, text_models))
         visual = info.kind in ("image", "video")
         unsupported = self._unsupported(models, info, transcription)
-        out = {}
         want_face = "face" in models and visual
         want_prosody = "prosody" in models and info.has_audio
-        sound = _new_usage()
-        try:
-            if want_face and want_prosody:
-                # A video's soundtrack goes alongside its frames (which must go one
-                # request after another, for face_state): both use the same slots.
-                with ThreadPoolExecutor(1, thread_name_prefix="humelab-hume") as ex:
-                    fut = ex.submit(self._prosody, item, sound)
-                    try:
-                        out["face"] = self._faces(item, info, models["face"], usage)
-                    except BaseException:
-                        other = fut.exception()  # waits for the soundtrack
-                        if isinstance(other, EngineFatal):
-                            raise other from None
-                        raise
-                    out["prosody"] = fut.result()
-            elif want_face:
-                out["face"] = self._faces(item, info, models["face"], usage)
-            elif want_prosody:
-                out["prosody"] = self._prosody(item, usage)
-        except (_Fail, EngineError) as exc:
-            err = EngineError(str(exc))
-            err.usage = _add_usage(usage, sound)
-            raise err from None
+        out, failed, sound = {}, [], _new_usage()
+
+        def attempt(model, run):
+            # One model's requests; a file error keeps what the other model got
+            # (its requests were billed), a refused key ends the job.
+            try:
+                out[model] = run()
+            except (_Fail, EngineError) as exc:
+                failed.append(str(exc))
+
+        if want_face and want_prosody:
+            # A video's soundtrack goes alongside its frames (which must go one
+            # request after another, for face_state): both use the same slots.
+            with ThreadPoolExecutor(1, thread_name_prefix="humelab-hume") as ex:
+                fut = ex.submit(attempt, "prosody", lambda: self._prosody(item, sound))
+                try:
+                    attempt(
+                        "face", lambda: self._faces(item, info, models["face"], usage)
+                    )
+                finally:
+                    other = fut.exception()  # waits for the soundtrack
+                if isinstance(other, BaseException):
+                    raise other
+        elif want_face:
+            attempt("face", lambda: self._faces(item, info, models["face"], usage))
+        elif want_prosody:
+            attempt("prosody", lambda: self._prosody(item, usage))
         usage = _add_usage(usage, sound)
-        if unsupported and not out:
-            err = EngineError(self._unsupported_message(item.file, unsupported))
+        if unsupported:
+            failed.append(self._unsupported_message(item.file, unsupported))
+        if failed and not out:
+            err = EngineError(" ".join(failed))
             err.usage = usage
             raise err
         file_type = info.kind
@@ -461,10 +468,7 @@ class HumeEngine(Engine):
             "file_type": file_type,
             "models": {k: out[k] for k in order if k in out},
         }
-        errors = (
-            [self._unsupported_message(item.file, unsupported)] if unsupported else []
-        )
-        return Measurement(entry, errors=errors, usage=usage)
+        return Measurement(entry, errors=failed, usage=usage)
 
     @staticmethod
     def _unsupported(models: dict, info, transcription) -> list[str]:
