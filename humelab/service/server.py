@@ -11,14 +11,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-import socket
-import threading
-import time
 from pathlib import Path
 
 from .. import settings
 from ..errors import HumelabError, InputError
 from ._keyfile import read_api_key_file
+from ._threaded import ThreadedServer
 from .intake import Limits
 
 __all__ = ["serve", "Server", "default_data_dir", "read_api_key_file"]
@@ -54,17 +52,13 @@ class Server:
     """
 
     def __init__(self, *, host, port, data_dir, api_key, engine, runner, store, app):
-        self._host = host
-        self._port = port
+        self._http = ThreadedServer(app, host=host, port=port, name="Batch service")
         self.data_dir = store.data_dir
         self._api_key = api_key
         self._engine = engine
         self.runner = runner
         self.store = store
         self.app = app
-        self._uv = None
-        self._thread = None
-        self._sock = None
         self.url = ""
 
     @property
@@ -85,55 +79,12 @@ class Server:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._http.running
 
     def _start(self, timeout: float = 10.0) -> None:
-        import uvicorn
-
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted connections inherit TCP_NODELAY: without it a keep-alive client
-        # waits ~40 ms per response (Nagle + delayed ACK on split header/body writes).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.bind((self._host, self._port))
-        except OSError as exc:
-            sock.close()
-            raise HumelabError(
-                f"Could not listen on {self._host}:{self._port} ({exc.strerror}). "
-                "Pick another `port` (0 chooses a free one)."
-            ) from None
-        sock.listen(128)
-        sock.set_inheritable(True)
-        self._sock = sock
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if family == socket.AF_INET6 else host
-        self.url = f"http://{shown}:{port}"
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self._uv = uvicorn.Server(config)
+        self.url = self._http.bind()
         self.runner.start()
-        self._thread = threading.Thread(
-            target=self._uv.run,
-            kwargs={"sockets": [sock]},
-            name="humelab-service",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._uv.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise HumelabError(
-                    f"The Batch service did not start on {self.url} within {timeout} s."
-                )
-            time.sleep(0.01)
+        self._http.start(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, stop the workers and release the data directory.
@@ -141,21 +92,11 @@ class Server:
         An unfinished job stays in the store and resumes when a service starts on
         the same data directory. Calling ``stop`` twice is harmless.
         """
-        if self._uv is not None:
-            self._uv.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive() and self._uv is not None:
-                self._uv.force_exit = True
-                self._thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        self._http.stop(timeout)
         if self.runner is not None:
             self.runner.stop()
         if self.store is not None:
             self.store.close()
-        self._thread = None
 
     def __enter__(self) -> Server:
         return self

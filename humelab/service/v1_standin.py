@@ -34,12 +34,11 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import socket
 import threading
-import time
 from collections.abc import Sequence
 
-from ..errors import HumelabError, InputError
+from ..errors import InputError
+from ._threaded import ThreadedServer
 from ._v1standin_app import Failure, Received, StandInState, create_app
 from ._v1standin_request import Part
 
@@ -117,12 +116,11 @@ class V1StandIn:
             seed=seed,
             faces_measured=faces_measured,
         )
-        self._host, self._port = host, int(port)
-        self._uv = None
-        self._thread = None
-        self._sock = None
-        self.url = ""
-        self._start()
+        self._http = ThreadedServer(
+            create_app(self._state), host=host, port=int(port), name="v1 stand-in"
+        )
+        self._http.start()
+        self.url = self._http.url
 
     # -- settings -------------------------------------------------------------------
 
@@ -255,65 +253,11 @@ class V1StandIn:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _start(self, timeout: float = 10.0) -> None:
-        import uvicorn
-
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.bind((self._host, self._port))
-        except OSError as exc:
-            sock.close()
-            raise HumelabError(
-                f"Could not listen on {self._host}:{self._port} ({exc.strerror}). "
-                "Pick another `port` (0 chooses a free one)."
-            ) from None
-        sock.listen(128)
-        self._sock = sock
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if family == socket.AF_INET6 else host
-        self.url = f"http://{shown}:{port}"
-        config = uvicorn.Config(
-            create_app(self._state),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self._uv = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._uv.run,
-            kwargs={"sockets": [sock]},
-            name="humelab-v1-standin",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._uv.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise HumelabError(
-                    f"The v1 stand-in did not start on {self.url} within {timeout} s."
-                )
-            time.sleep(0.01)
+        return self._http.running
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving. Calling it twice is harmless."""
-        if self._uv is not None:
-            self._uv.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive() and self._uv is not None:
-                self._uv.force_exit = True
-                self._thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        self._thread = None
+        self._http.stop(timeout)
 
     def __enter__(self) -> V1StandIn:
         return self
