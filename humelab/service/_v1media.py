@@ -12,7 +12,9 @@ the service accepts into those pieces, with PyAV (decoding, resampling) and Pill
 * :func:`video_frames` - a video's frames sampled at ``fps_pred`` as JPEGs, with their
   source frame index and time, scaled down when over the limits;
 * :func:`image_frame` - one image as a JPEG with its EXIF orientation applied;
-* :func:`batch_frames` - frames grouped into requests below the body limit.
+* :func:`batch_frames` - frames grouped into requests below the body limit;
+* :func:`prefetch` - any of those generators run in a thread, a few items ahead,
+  so conversion overlaps the requests.
 
 Everything is a generator that decodes as it goes: at most one request's worth of
 media is held in memory, never a whole video or a whole long recording.
@@ -21,8 +23,11 @@ media is held in memory, never a whole video or a whole long recording.
 from __future__ import annotations
 
 import io
+import queue
+import threading
+import time
 import wave
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +48,7 @@ __all__ = [
     "video_frames",
     "image_frame",
     "batch_frames",
+    "prefetch",
 ]
 
 #: Sample rate Hume's v1 audio endpoint accepts (Hz).
@@ -447,3 +453,72 @@ def batch_frames(
         size += need
     if batch:
         yield batch
+
+
+def prefetch(
+    make: Callable[[], Iterator],
+    *,
+    depth: int = 2,
+    on_item: Callable[[float], None] | None = None,
+) -> Iterator:
+    """Run the generator ``make()`` in a thread, at most ``depth`` items ahead.
+
+    Parameters
+    ----------
+    make : callable
+        Returns the generator to run (called in the thread, so files it opens
+        belong to it).
+    depth : int
+        Items converted ahead of the consumer.
+    on_item : callable, optional
+        Called with the thread time (seconds) each item took to produce.
+
+    Yields
+    ------
+    The generator's items, in order. Its exception, if any, is raised here;
+    closing this generator stops the thread and closes ``make()``'s generator.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        gen = make()
+        try:
+            while True:
+                t0 = time.thread_time()
+                try:
+                    item = next(gen)
+                except StopIteration:
+                    put((end, None))
+                    return
+                finally:
+                    if on_item is not None:
+                        on_item(time.thread_time() - t0)
+                if not put((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            put((end, exc))
+        finally:
+            gen.close()
+
+    threading.Thread(target=run, name="humelab-convert", daemon=True).start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is end:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()

@@ -21,6 +21,7 @@ from humelab.service._v1media import (
     batch_frames,
     chunk_seconds,
     image_frame,
+    prefetch,
     video_frames,
 )
 from humelab.service.engines import EngineError
@@ -226,3 +227,49 @@ def test_batches_respect_bytes_and_count():
     batches = list(batch_frames(frames, max_frames=4))
     assert [f.frame for b in batches for f in b] == list(range(10))
     assert list(batch_frames([])) == []
+
+
+def test_prefetch_runs_ahead_in_order_and_hands_over_errors():
+    import threading
+
+    seen = []
+    closed = threading.Event()
+
+    def make():
+        try:
+            for i in range(5):
+                seen.append(threading.current_thread().name)
+                yield i
+        finally:
+            closed.set()
+
+    times = []
+    assert list(prefetch(make, depth=2, on_item=times.append)) == [0, 1, 2, 3, 4]
+    assert set(seen) == {"humelab-convert"} and len(times) == 6  # 5 items + the end
+    assert closed.wait(2)
+
+    def broken():
+        yield 1
+        raise EngineError("could not decode x.wav: broken")
+
+    gen = prefetch(broken)
+    assert next(gen) == 1
+    with pytest.raises(EngineError, match="broken"):
+        next(gen)
+
+    # closing early stops the producer and closes its generator
+    closed.clear()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    gen = prefetch(endless, depth=1)
+    assert next(gen) == 0
+    gen.close()
+    assert closed.wait(2)

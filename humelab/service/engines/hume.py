@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import random
 import threading
 import time
@@ -347,53 +346,13 @@ class HumeEngine(Engine):
 
     # -- conversion overlapping the requests ------------------------------------------
 
-    def _prefetch(self, make, depth: int = 2):
-        """Run the generator ``make()`` in a thread, ``depth`` items ahead."""
-        q: queue.Queue = queue.Queue(maxsize=depth)
-        stop = threading.Event()
-        end = object()
+    def _prefetch(self, make):
+        """``make()``'s items converted in a thread ahead of the requests."""
+        return v1m.prefetch(make, depth=2, on_item=self._count_convert)
 
-        def put(item) -> bool:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def run():
-            gen = make()
-            try:
-                while True:
-                    t0 = time.thread_time()
-                    try:
-                        item = next(gen)
-                    except StopIteration:
-                        put((end, None))
-                        return
-                    finally:
-                        with self._stats_lock:
-                            self._convert += time.thread_time() - t0
-                    if not put((item, None)):
-                        return
-            except BaseException as exc:  # handed to the consumer
-                put((end, exc))
-            finally:
-                gen.close()
-
-        t = threading.Thread(target=run, name="humelab-hume-convert", daemon=True)
-        t.start()
-        try:
-            while True:
-                item, exc = q.get()
-                if item is end:
-                    if exc is not None:
-                        raise exc
-                    return
-                yield item
-        finally:
-            stop.set()
+    def _count_convert(self, seconds: float) -> None:
+        with self._stats_lock:
+            self._convert += seconds
 
     # -- measuring --------------------------------------------------------------------
 
