@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import media
-from .engines.simulated import _blobs
 
 __all__ = [
     "V1Error",
@@ -518,7 +517,7 @@ def _detect(data: bytes, width: int, index: int):
         ) from None
     scale = width / pix.shape[1]
     out = []
-    for (x, y, w, h), contrast in _blobs(pix, max_faces=MAX_LISTED_FACES + 8):
+    for (x, y, w, h), contrast in media.find_faces(pix, max_faces=MAX_LISTED_FACES + 8):
         box = [round(float(v) * scale, 1) for v in (x, y, x + w, y + h)]
         out.append((box, confidence_of(contrast)))
     return out

@@ -487,7 +487,7 @@ class _Measure:
         dets = []  # (frame, time, box, prob, contrast)
         for frame, time, pix in frames:
             scale = info.width / pix.shape[1]
-            for box, contrast in _blobs(pix):
+            for box, contrast in media.find_faces(pix):
                 x, y, w, h = (v * scale for v in box)
                 if min(w, h) < min_size:
                     continue
@@ -585,71 +585,6 @@ def _energy_at(rms, items):
         seg = rms[i0:i1]
         vals.append(float(np.log(seg.mean() + 1e-6)) if len(seg) else 0.0)
     return _standardise(vals)
-
-
-def _blur(a, r):
-    if r < 1:
-        return a
-    k = 2 * r + 1
-    p = np.pad(a, r, mode="edge")
-    c = np.cumsum(np.cumsum(p, axis=0), axis=1)
-    c = np.pad(c, ((1, 0), (1, 0)))
-    return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
-
-
-def _component(mask, iy, ix):
-    """The 4-connected region of ``mask`` holding (iy, ix), by repeated dilation."""
-    comp = np.zeros_like(mask)
-    comp[iy, ix] = True
-    while True:
-        grown = comp.copy()
-        grown[1:] |= comp[:-1]
-        grown[:-1] |= comp[1:]
-        grown[:, 1:] |= comp[:, :-1]
-        grown[:, :-1] |= comp[:, 1:]
-        grown &= mask
-        if grown.sum() == comp.sum():
-            return comp
-        comp = grown
-
-
-def _blobs(pix, max_faces=3):
-    """Bright blobs as face boxes ``((x, y, w, h), contrast)`` in ``pix`` pixels.
-
-    A blob is the connected region brighter than halfway between the background
-    (median) and its peak, after a light blur that fills small dark features (eyes,
-    mouth). Further blobs must be at least 60% as contrasted and 25% as large as the
-    first, and face-shaped (aspect between 0.4 and 2.5).
-    """
-    h, w = pix.shape
-    a = _blur(pix.astype(np.float64), max(1, min(h, w) // 32))
-    bg = float(np.median(a))
-    out = []
-    first = None
-    for _ in range(max_faces + 2):
-        iy, ix = np.unravel_index(int(np.argmax(a)), a.shape)
-        peak = float(a[iy, ix])
-        contrast = (peak - bg) / 255.0
-        if contrast < 0.12 or (first and contrast < 0.6 * first[0]):
-            break
-        comp = _component(a > bg + 0.5 * (peak - bg), iy, ix)
-        rows, cols = np.flatnonzero(comp.any(axis=1)), np.flatnonzero(comp.any(axis=0))
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        a[comp] = bg  # remove it before looking for the next one
-        bw, bh = (x1 - x0) * 1.1, (y1 - y0) * 1.1
-        area = bw * bh
-        if first is None:
-            first = (contrast, area)
-        elif area < 0.25 * first[1] or not 0.4 <= bw / bh <= 2.5:
-            continue
-        bx = max(0.0, (x0 + x1) / 2 - bw / 2)
-        by = max(0.0, (y0 + y1) / 2 - bh / 2)
-        bw, bh = min(bw, w - bx), min(bh, h - by)
-        if bw >= 2 and bh >= 2:
-            out.append(((bx, by, bw, bh), min(1.0, contrast)))
-        if len(out) == max_faces:
-            break
-    return out
 
 
 def _track(dets):
