@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from .. import contract
 from .engines.base import EngineError
 
 __all__ = [
@@ -78,17 +79,12 @@ class MediaInfo:
     has_audio: bool = False
 
 
-#: The kind a file name's extension promises (a file named so must decode as such).
+#: The kind a file name's extension promises (a file named so must decode as such);
+#: the suffixes are the contract's (humelab.contract.SUFFIXES).
 _KIND_BY_SUFFIX: dict[str, str] = {
-    **dict.fromkeys(
-        ".png .jpg .jpeg .gif .bmp .tif .tiff .webp .heic .tga".split(), "image"
-    ),
-    **dict.fromkeys(
-        ".wav .mp3 .m4a .aac .flac .ogg .oga .opus .wma .aif .aiff".split(), "audio"
-    ),
-    **dict.fromkeys(
-        ".mp4 .m4v .mov .avi .mkv .webm .mpg .mpeg .wmv .3gp .flv".split(), "video"
-    ),
+    suffix: kind
+    for kind in ("image", "audio", "video")
+    for suffix in contract.SUFFIXES[kind]
 }
 _ARTICLE = {"image": "an image", "audio": "audio", "video": "a video"}
 
