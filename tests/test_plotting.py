@@ -378,3 +378,20 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(plotting)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_job_of_the_simulated_engine_is_stamped_end_to_end(client, tmp_path):
+    # Given a real job on the local service (simulated engine) over loopback
+    from tests.media import make_wav
+
+    wav = make_wav(tmp_path / "clip.wav", seconds=3.0)
+    job = client.submit([wav], models={"prosody": {}, "burst": {}})
+    job.wait(timeout=60, progress=False)
+    df = job.frame()
+    assert df.attrs.get("simulated") is True
+    # When it goes through the analysis and into a plot
+    grid = humelab.resample(df, freq=0.5)
+    assert grid.attrs.get("simulated") is True
+    ax = humelab.plot_timeline(grid, k=3)
+    # Then the figure says SIMULATED, and the note is there
+    assert stamped(ax.figure) and texts(ax.figure).count(NOTE) == 1
