@@ -280,13 +280,15 @@ VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
     "facemesh": {"emotions": EXPRESSIONS},
 }
 
-#: All score families.
+#: All score families: v0's five, and ``voice_attributes`` (prosody measured by the
+#: ``hume`` engine through Hume's v1 API, and :func:`humelab.read_v1`).
 FAMILIES: tuple[str, ...] = (
     "emotions",
     "facs",
     "descriptions",
     "sentiment",
     "toxicity",
+    "voice_attributes",
 )
 
 # -- artifacts CSV layout ------------------------------------------------------

@@ -129,7 +129,6 @@ def read_artifacts(
     templates: dict = {}
     resolved = {prefix: _source(prefix, mapping) for prefix, _ in entries}
     if mapping is None:  # the same name twice: later ones get their index
-
         prefixes = sorted(resolved, key=lambda p: resolved[p][0])
         names = dedupe(
             [resolved[p][1] for p in prefixes], [resolved[p][0] for p in prefixes]
@@ -368,6 +367,8 @@ def _layout(model: str, header: list[str], where: str):
             f"{model}.csv starts with {meta}. It was not written by Hume's v0 service."
         )
     scores = header[len(meta) :]
+    if scores and all(_FAMILY_NAME.match(c) for c in scores):
+        return meta, _named_layout(header, len(meta), where)
     known = {name: fam for fam, names in csv_families(model) for name in names}
     unexpected = [c for c in scores if c not in known]
     dupes = sorted({c for c in scores if scores.count(c) > 1})
@@ -395,6 +396,24 @@ def _layout(model: str, header: list[str], where: str):
             if name in position and known.get(name) == fam:
                 order.append((position[name], fam, name))
     return meta, order
+
+
+#: A score column named ``family:name``: the layout humelab's service writes when
+#: the names are not v0's (the ``hume`` engine's v1 names, sparse).
+_FAMILY_NAME = re.compile(rf"^({'|'.join(FAMILIES)}):(.+)$")
+
+
+def _named_layout(header: list[str], start: int, where: str):
+    """(index, family, name) of ``family:name`` score columns, in header order."""
+    order = []
+    for i, col in enumerate(header[start:], start):
+        fam, name = _FAMILY_NAME.match(col).groups()
+        order.append((i, fam, name))
+    pairs = [(f, n) for _, f, n in order]
+    dupes = sorted({f"{f}:{n}" for f, n in pairs if pairs.count((f, n)) > 1})
+    if dupes:
+        raise ReadError(f"{where} has duplicated columns {', '.join(dupes[:5])}.")
+    return order
 
 
 def _wide_meta(rows, mi, where) -> dict:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
-from ..schema import CSV_META_COLUMNS, csv_families
+from ..schema import CSV_META_COLUMNS, FAMILIES, csv_families
 
 __all__ = ["MARKER_MEMBER", "write_artifacts", "artifact_prefix", "csv_rows"]
 
@@ -139,25 +139,42 @@ def csv_rows(model: str, model_predictions: dict):
         groups. Cells are None (empty), str, int or float.
     """
     meta = CSV_META_COLUMNS[model]
-    families = csv_families(model)
-    header = [c for c, _ in meta] + [n for _, names in families for n in names]
-    yield header
     rows = [
         (g.get("id"), p)
         for g in model_predictions.get("grouped_predictions") or []
         for p in g.get("predictions") or []
     ]
     rows.sort(key=_sort_key(model))
+    families = csv_families(model)
+    named = _names_beyond_v0(model, families, rows)
+    if named is None:  # v0's layout: every column of the model, Hume's order
+        columns = [(f, n) for f, names in families for n in names]
+        header = [c for c, _ in meta] + [n for _, n in columns]
+    else:  # other names (the hume engine's v1 names): `family:name` columns
+        columns = named
+        header = [c for c, _ in meta] + [f"{f}:{n}" for f, n in columns]
+    yield header
     for group, pred in rows:
         row = [_get(pred, path, group) for _, path in meta]
-        for family, names in families:
-            entries = pred.get(family)
-            if entries is None:
-                row.extend([None] * len(names))
-            else:
-                scores = {e["name"]: e["score"] for e in entries}
-                row.extend(scores.get(n) for n in names)
+        scores = {
+            (f, e["name"]): e["score"] for f in FAMILIES for e in pred.get(f) or []
+        }
+        row.extend(scores.get(c) for c in columns)
         yield row
+
+
+def _names_beyond_v0(model: str, families, rows) -> list[tuple[str, str]] | None:
+    """The (family, name) pairs of the rows in first-seen order when any is not a v0
+    name of the model (v1 names, sparse); None when v0's layout holds them all."""
+    known = {(f, n) for f, names in families for n in names}
+    seen: dict[tuple[str, str], None] = {}
+    for _, pred in rows:
+        for family in FAMILIES:
+            for entry in pred.get(family) or []:
+                seen.setdefault((family, entry["name"]), None)
+    if all(pair in known for pair in seen):
+        return None
+    return sorted(seen, key=lambda pair: FAMILIES.index(pair[0]))  # stable
 
 
 class _Text(io.TextIOBase):
