@@ -13,6 +13,7 @@ import io
 import random
 import stat
 import tarfile
+import warnings
 import zipfile
 
 import pytest
@@ -55,7 +56,8 @@ def media(tmp_path_factory):
 
 def _zip(entries, compression=zipfile.ZIP_DEFLATED) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as zf:
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w", compression) as zf:
+        warnings.simplefilter("ignore", UserWarning)  # duplicate names on purpose
         for name, data, mode in entries:
             info = zipfile.ZipInfo(name)
             info.compress_type = compression
