@@ -73,6 +73,11 @@ def __getattr__(name: str):
         from . import plotting
 
         return getattr(plotting, name)
+    # Lazy, so `import humelab` does not load Dask and pyarrow (the `dask` extra).
+    if name in ("to_parquet", "read_corpus"):
+        from . import corpus
+
+        return getattr(corpus, name)
     raise AttributeError(f"module 'humelab' has no attribute {name!r}")
 
 
@@ -117,6 +122,9 @@ __all__ = [
     "plot_top",
     "plot_transcript",
     "plot_small_multiples",
+    # -- corpora (humelab.corpus, loaded on first use: the `dask` extra) --
+    "to_parquet",
+    "read_corpus",
     # -- widgets --
     "explore",
     "jobs_panel",

@@ -17,8 +17,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ._dask_analysis import on_dask
 from ._summaries import dominant, summarize, top_emotions
 from ._timeseries import align, normalize, resample, smooth
+
+# A Dask frame (humelab.read_corpus) is computed partition by partition, one source
+# of the corpus each (humelab._dask_analysis); a pandas frame goes straight through.
+top_emotions = on_dask(top_emotions)
+summarize = on_dask(summarize)
+resample = on_dask(resample)
 
 __all__ = [
     "top_emotions",
