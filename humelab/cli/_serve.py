@@ -11,6 +11,7 @@ from .. import settings
 from ..errors import InputError
 from ..service import serve
 from ..service.engines import ENGINES
+from ..service.server import read_api_key_file
 from ._common import add_parser
 
 __all__ = ["register"]
@@ -84,20 +85,29 @@ def register(subparsers) -> None:
         metavar="N",
         help="cap on any single upload, URL or text item (default 1 GB)",
     )
+    p.add_argument(
+        "--hume-url",
+        default=None,
+        metavar="URL",
+        help="Hume's v1 API for `--engine hume` (default: $HUME_V1_URL, else "
+        "https://api.cloud.hume.ai; a `humelab v1-standin` for offline runs). "
+        "Hume's key is read from $HUME_API_KEY, never from the command line",
+    )
+    p.add_argument(
+        "--hume-concurrency",
+        type=int,
+        default=2,
+        metavar="N",
+        help="at most this many requests to Hume at once (`--engine hume`)",
+    )
+    p.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="fetch URLs and call callbacks on loopback and private addresses "
+        "(refused by default: a request must not make the service reach inside "
+        "your network)",
+    )
     p.set_defaults(func=_run)
-
-
-def _key_from_file(path: str) -> str:
-    try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(
-            f"`--api-key-file` {path}: cannot read it ({exc.strerror}). Check the path."
-        ) from None
-    key = text.strip().splitlines()[0].strip() if text.strip() else ""
-    if not key:
-        raise InputError(f"`--api-key-file` {path} is empty; put the key on line 1.")
-    return key
 
 
 def _run(args) -> int:
@@ -108,22 +118,34 @@ def _run(args) -> int:
             file=sys.stderr,
         )
     given_key = (
-        _key_from_file(args.api_key_file)
+        read_api_key_file(args.api_key_file)
         if args.api_key_file
         else settings.service_key(args.api_key)
     )
     limits = {}
     if args.max_file_bytes is not None:
         limits["max_file_bytes"] = args.max_file_bytes
+    engine_options = {}
+    if args.engine == "hume":
+        engine_options = {
+            "hume_url": settings.hume_url(args.hume_url),
+            "max_concurrency": args.hume_concurrency,
+        }
+    elif args.hume_url or args.hume_concurrency != 2:
+        raise InputError(
+            "`--hume-url` and `--hume-concurrency` apply to `--engine hume` only."
+        )
     server = serve(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir,
         workers=args.workers,
         engine=args.engine,
+        engine_options=engine_options or None,
         api_key=given_key,
         item_delay=args.item_delay,
         resume=not args.no_resume,
+        allow_private_urls=args.allow_private_urls,
         **limits,
     )
     if not given_key:
