@@ -624,3 +624,27 @@ def test_align_without_segment_or_text_columns_uses_the_times():
     assert "to_segment" not in without and "text" not in without
     pd.testing.assert_series_equal(without["score"], with_seg["score"])
     pd.testing.assert_series_equal(without["begin"], with_seg["begin"])
+
+
+def test_every_function_runs_on_every_real_sample(real_samples):
+    for path, df in _real_frames(real_samples):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", humelab.HumelabWarning)  # untimed text
+            for out in (
+                humelab.smooth(df, window=3),
+                humelab.normalize(df),
+                humelab.normalize(df, method="baseline", baseline=(0, 5)),
+            ):
+                humelab.validate(out.assign(score=out["score"].fillna(0.0)))
+                assert len(out) == len(df), path
+            dom = humelab.dominant(df)
+            assert dom["name"].notna().all(), path
+            # NaN exactly where nothing fell in a bin or segment, never 0 instead
+            grid = humelab.align(df, to="2s")
+            assert (grid["score"].isna() == (grid["n"] == 0)).all(), path
+            for model in ("prosody", "language"):
+                if model in set(df["model"]) and df["begin"].notna().any():
+                    aligned = humelab.align(df, to=model)
+                    assert len(aligned) > 0, path
+                    empty = aligned["n"] == 0
+                    assert (aligned["score"].isna() == empty).all(), path
