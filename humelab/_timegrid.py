@@ -7,6 +7,7 @@ face frames) that count once in the bin that holds them.
 
 from __future__ import annotations
 
+import datetime
 import numbers
 import warnings
 
@@ -36,13 +37,18 @@ MAX_CELLS = 200_000_000
 def parse_freq(freq, func: str, *, name: str = "freq") -> float:
     """Seconds of ``freq``: a number of seconds, a pandas offset string, a Timedelta."""
     seconds = None
-    if isinstance(freq, numbers.Real) and not isinstance(freq, bool):
+    if isinstance(freq, datetime.timedelta | np.timedelta64):  # pd.Timedelta too
+        seconds = pd.Timedelta(freq).total_seconds()
+    elif isinstance(freq, numbers.Real) and not isinstance(freq, bool):
         seconds = float(freq)
-    elif isinstance(freq, str | pd.Timedelta | np.timedelta64):
+    elif isinstance(freq, str):
         try:
-            seconds = pd.Timedelta(freq).total_seconds()
-        except (ValueError, TypeError):
-            seconds = None
+            float(freq)  # a bare number in a string would be read as nanoseconds
+        except ValueError:
+            try:
+                seconds = pd.Timedelta(freq).total_seconds()
+            except ValueError:
+                seconds = None
     if seconds is None or not np.isfinite(seconds) or seconds <= 0:
         raise InputError(
             f"`{func}`: `{name}={freq!r}` is not a positive time step. Give seconds "

@@ -251,11 +251,21 @@ def test_resample_bin_edges_do_not_drift():
     assert out["begin"].tolist() == [0.3]
 
 
-@pytest.mark.parametrize("freq", [0, -1.0, "abc", "1 parsec", float("nan"), None])
+@pytest.mark.parametrize(
+    "freq", [0, -1.0, "abc", "1 parsec", float("nan"), None, "2", True]
+)
 def test_resample_bad_freq(freq):
     df = tidy(face([0.0], [0.5]))
     with pytest.raises(humelab.InputError, match="not a positive time step"):
         humelab.resample(df, freq=freq)
+
+
+@pytest.mark.parametrize(
+    "freq", [0.5, "500ms", pd.Timedelta("500ms"), np.timedelta64(500, "ms")]
+)
+def test_resample_freq_spellings(freq):
+    df = tidy(face([0.0, 0.75], [0.2, 0.4]))
+    assert humelab.resample(df, freq=freq)["begin"].tolist() == [0.0, 0.5]
 
 
 def test_resample_bad_how_and_untimed_rows():
