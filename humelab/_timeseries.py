@@ -307,7 +307,9 @@ def smooth(
     check_frame(data, func)
     by = resolve_by(data, func, by)
     need(data, func, numeric=("time", "value"), time=time, value=value, hue=hue)
-    rows_window = isinstance(window, int | np.integer) and not isinstance(window, bool)
+    rows_window = isinstance(window, int | np.integer) and not isinstance(
+        window, bool | np.timedelta64
+    )
     if rows_window:
         if window < 1:
             raise InputError(f"`{func}`: `window={window!r}` must be at least 1 row.")

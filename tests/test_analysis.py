@@ -364,6 +364,13 @@ def test_smooth_time_window_per_series_in_input_order():
     assert got[("Anger", 0.0)] == pytest.approx(15.0)
 
 
+def test_smooth_time_windows_in_every_spelling():
+    df = tidy(face([0.0, 0.5, 1.0, 2.5], [1.0, 2.0, 3.0, 4.0]))
+    want = humelab.smooth(df, window="1s")["score"]
+    for window in (pd.Timedelta("1s"), np.timedelta64(1000, "ms")):
+        pd.testing.assert_series_equal(humelab.smooth(df, window=window)["score"], want)
+
+
 def test_smooth_bad_window():
     df = tidy(face([0.0], [0.5]))
     with pytest.raises(humelab.InputError, match="at least 1 row"):
