@@ -369,6 +369,22 @@ class Job:
         )
         return read_predictions(path, shape=shape, errors=errors, job_id=self.id)
 
+    def to_parquet(self, root, **options) -> pd.DataFrame:
+        """Write this finished job into a tidy Parquet corpus.
+
+        The same as ``humelab.to_parquet(job, root, **options)`` (see
+        :func:`humelab.to_parquet`); needs the ``dask`` extra.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row for the job: ``rows``, ``files``, ``converted``, ...
+        """
+        # lazy: the corpus writer needs Dask and pyarrow (the `dask` extra)
+        from ..corpus import to_parquet
+
+        return to_parquet(self, root, **options)
+
 
 class _Unverified(Exception):
     """A downloaded body failed verification (retried like a broken download)."""
@@ -521,6 +537,28 @@ class JobGroup(Sequence):
             if all(isinstance(f[col].dtype, pd.CategoricalDtype) for f in frames):
                 df[col] = df[col].astype("category")
         return df
+
+    def to_parquet(self, root, **options) -> pd.DataFrame:
+        """Write every job of the group into a tidy Parquet corpus.
+
+        The same as ``humelab.to_parquet(group, root, **options)`` (see
+        :func:`humelab.to_parquet`); jobs already in the corpus are skipped. Needs
+        the ``dask`` extra.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per job: ``rows``, ``files``, ``converted``, ...
+
+        Raises
+        ------
+        JobError
+            A job has not completed yet (call :meth:`wait` first).
+        """
+        # lazy: the corpus writer needs Dask and pyarrow (the `dask` extra)
+        from ..corpus import to_parquet
+
+        return to_parquet(self, root, **options)
 
 
 def wait_all(
