@@ -13,6 +13,9 @@ variable               what                                                  def
 ``HUME_API_KEY``       Hume's own key, used only by the ``hume`` engine      none
 ``HUME_V1_URL``        Hume's v1 API, used only by the ``hume`` engine       Hume's
 =====================  ===================================================  =========
+
+``HUMELAB_DASK_SCHEDULER`` (default none) is a Dask scheduler (``tcp://HOST:8786``)
+on whose workers ``humelab serve`` measures files instead of its own threads.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "service_key",
     "hume_api_key",
     "hume_url",
+    "dask_scheduler",
     "default_data_dir",
     "service_data_dir",
     "timeout_pair",
@@ -48,6 +52,7 @@ ENV: dict[str, str] = {
     "quiet": "HUMELAB_QUIET",
     "hume_api_key": "HUME_API_KEY",
     "hume_url": "HUME_V1_URL",
+    "dask_scheduler": "HUMELAB_DASK_SCHEDULER",
 }
 
 #: Hume's v1 API, where the ``hume`` engine sends media by default.
@@ -127,6 +132,16 @@ def hume_url(value: str | None = None) -> str:
     """Hume's v1 base URL: ``value``, else ``HUME_V1_URL``, else Hume's address."""
     url = resolve("hume_url", value, HUME_V1_URL)
     return _check_url(str(url).strip(), "`hume_url`" if value else "HUME_V1_URL")
+
+
+def dask_scheduler(value: str | None = None) -> str | None:
+    """The Dask scheduler (``tcp://HOST:8786``) on whose workers ``humelab serve``
+    measures files: ``value``, else ``HUMELAB_DASK_SCHEDULER``, else None (threads
+    of the service)."""
+    address = resolve("dask_scheduler", value)
+    if address is None or not str(address).strip():
+        return None
+    return str(address).strip()
 
 
 def default_data_dir(

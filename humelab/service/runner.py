@@ -24,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from ._dask_runner import DaskMeasure
 from ._netguard import FetchFailed, NetGuard, Refused, retry_policy
 from .engines._script import attach_scripts
 from .engines.base import EngineError, EngineFatal, Measurement, MediaInput
@@ -99,6 +100,13 @@ class Runner:
         Which addresses URLs and callbacks may reach (default: public only).
     disk : DiskReserve, optional
         Free-space reserve checked while fetching and expanding.
+    dask_scheduler : str or distributed.Client, optional
+        Measure each file on this Dask cluster instead of this process (see
+        :mod:`._dask_runner`); ``workers`` then defaults to twice the cluster's
+        threads (at least 8): threads here only wait for results.
+    dask_inputs : {"bytes", "shared"}
+        How files reach the cluster's workers: shipped as bytes, or by path in a
+        folder the workers share with the service.
     """
 
     def __init__(
@@ -113,6 +121,8 @@ class Runner:
         callbacks: CallbackPolicy | None = None,
         guard: NetGuard | None = None,
         disk: DiskReserve | None = None,
+        dask_scheduler=None,
+        dask_inputs: str = "bytes",
     ):
         self.store = store
         self.guard = guard or NetGuard()
@@ -121,6 +131,11 @@ class Runner:
         # on every source of the predictions: v0 clients ignore it, readers use it
         self._marker = {"engine": engine.name, "simulated": bool(engine.simulated)}
         self.limits = limits
+        # what measures a file: the engine here, or a Dask cluster's workers
+        self._measurer = engine
+        if dask_scheduler is not None:
+            self._measurer = DaskMeasure(dask_scheduler, engine, inputs=dask_inputs)
+            workers = workers or max(8, 2 * self._measurer.nthreads())
         self.workers = int(workers or min(8, os.cpu_count() or 2))
         if self.workers < 1:
             raise ValueError(f"`workers` must be at least 1, got {workers!r}.")
@@ -208,6 +223,8 @@ class Runner:
             self._thread.join(timeout)
         for t in self._callback_threads:
             t.join(0.5)
+        if self._measurer is not self.engine:
+            self._measurer.close()
 
     def _dispatch(self) -> None:
         while not self._stop.is_set():
@@ -423,7 +440,7 @@ class Runner:
 
     def _measure_new(self, item: MediaInput, models: dict, transcription):
         try:
-            entry = self.engine.measure(
+            entry = self._measurer.measure(
                 item, models=models, transcription=transcription
             )
         except EngineFatal:

@@ -153,6 +153,8 @@ def serve(
     quiet: bool = False,
     allow_private_urls=False,
     api_key_file=None,
+    dask_scheduler=None,
+    dask_inputs: str = "bytes",
     **limits,
 ) -> Server:
     """Start a Batch service (Hume v0 Batch API contract) in a background thread.
@@ -195,6 +197,15 @@ def serve(
     api_key_file : str or Path, optional
         Read the key from this file (its first line) instead of ``api_key``; keeps
         it out of process listings (:func:`read_api_key_file`).
+    dask_scheduler : str or distributed.Client, optional
+        Measure each file (media decoding and the engine) on the workers of this
+        Dask cluster (``tcp://HOST:8786``) instead of the service's threads;
+        default: ``HUMELAB_DASK_SCHEDULER``, else threads. The service keeps the
+        jobs, results and callbacks. Needs the ``dask`` extra.
+    dask_inputs : {"bytes", "shared"}
+        How files reach the workers: their bytes shipped with each task
+        (default), or only their paths, for workers that see the data folder at
+        the same path.
     **limits
         Caps from :class:`humelab.service.intake.Limits`: ``max_urls``,
         ``max_files``, ``max_texts``, ``max_file_bytes``, ``max_json_bytes``,
@@ -266,6 +277,10 @@ def serve(
             ),
             guard=guard,
             disk=DiskReserve(store.data_dir, lim.min_free_bytes),
+            dask_scheduler=settings.dask_scheduler(dask_scheduler)
+            if isinstance(dask_scheduler, (str, type(None)))
+            else dask_scheduler,
+            dask_inputs=dask_inputs,
         )
         app = create_app(
             store=store,

@@ -1,0 +1,212 @@
+"""Measurement on a Dask cluster: each file's engine call runs on a worker.
+
+The runner (:mod:`.runner`) keeps the job store, results, progress and callbacks as
+always; with ``dask_scheduler=`` it calls :class:`DaskMeasure` instead of the engine.
+Each file becomes one task on the cluster: the engine (pickled once, rebuilt once
+per worker process) decodes the media and measures it there, and the prediction
+entry comes back to the service. Inputs reach workers in one of two ways:
+
+``"bytes"`` (default)
+    The service reads the file (and its transcript or script sidecar) and ships the
+    bytes with the task; the worker writes them to a private temporary folder under
+    the same names. Works with workers on any machine.
+``"shared"``
+    The task carries only the path: every worker must see the service's data
+    folder at the same path (a shared or network folder). Nothing is copied.
+
+A worker lost mid-task (killed, out of memory, its machine gone) makes the
+scheduler run the task again on another worker; the service takes the one result
+that comes back, so a file is never lost or counted twice (a paid engine may have
+been called for it twice). ``distributed`` is imported when a cluster is used (the
+``dask`` extra), never by ``import humelab``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..errors import HumelabError, InputError
+from .engines.base import EngineError, EngineFatal
+
+__all__ = ["DaskMeasure", "INPUTS"]
+
+#: How inputs reach the workers.
+INPUTS = ("bytes", "shared")
+#: Engines rebuilt in this (worker) process, by the digest of their pickle.
+_ENGINES: dict[str, object] = {}
+
+
+def _engine(token: str, blob: bytes):
+    engine = _ENGINES.get(token)
+    if engine is None:
+        engine = _ENGINES[token] = pickle.loads(blob)
+    return engine
+
+
+def _measure_on_worker(token, blob, item_class, fields, models, transcription):
+    """Runs on a worker: rebuild the item (writing shipped bytes), measure it.
+
+    Returns ``("ok", entry)``, ``("error", message, usage)`` for an
+    :class:`EngineError`, ``("fatal", message)`` or ``("bug", message)``; messages
+    name the file, never the worker's temporary paths.
+    """
+    engine = _engine(token, blob)
+    tmp = None
+    values, temp_paths = {}, {}
+    try:
+        for name, value in fields.items():
+            if isinstance(value, tuple) and value and value[0] == "bytes":
+                if tmp is None:
+                    tmp = Path(tempfile.mkdtemp(prefix="humelab-measure-"))
+                path = tmp / value[1]
+                path.write_bytes(value[2])
+                values[name] = path
+                temp_paths[str(path)] = value[1]
+            elif isinstance(value, tuple) and value and value[0] == "path":
+                values[name] = Path(value[1])
+            else:
+                values[name] = value
+        item = item_class(**values)
+
+        def scrub(text: str) -> str:
+            for path, shown in temp_paths.items():
+                text = text.replace(path, shown)
+            if tmp is not None:
+                text = text.replace(str(tmp), "<worker folder>")
+            return text
+
+        try:
+            return (
+                "ok",
+                engine.measure(item, models=models, transcription=transcription),
+            )
+        except EngineFatal as exc:
+            return ("fatal", scrub(str(exc)))
+        except EngineError as exc:
+            return ("error", scrub(str(exc)), exc.usage)
+        except Exception as exc:  # an engine bug: reported like the thread runner does
+            return ("bug", scrub(f"{type(exc).__name__}: {exc}"))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _WorkerBug(Exception):
+    """An engine failed on a worker with an unexpected error (message kept)."""
+
+
+class DaskMeasure:
+    """Measures files on a Dask cluster with the same results as ``engine``.
+
+    Parameters
+    ----------
+    scheduler : str or distributed.Client
+        The scheduler's address (``tcp://HOST:8786``) or a connected client.
+    engine : Engine
+        The engine; pickled and rebuilt once in each worker process.
+    inputs : {"bytes", "shared"}
+        Ship each file's bytes with its task, or only its path (workers see the
+        service's data folder at the same path).
+    timeout : float
+        Seconds to wait for the scheduler when connecting.
+
+    Raises
+    ------
+    humelab.InputError
+        An unknown ``inputs``.
+    humelab.HumelabError
+        The ``dask`` extra is missing, the scheduler cannot be reached, or the
+        engine cannot be pickled.
+    """
+
+    def __init__(self, scheduler, engine, *, inputs: str = "bytes", timeout=10.0):
+        if inputs not in INPUTS:
+            raise InputError(
+                f"`dask_inputs` must be one of {', '.join(INPUTS)}; got {inputs!r}."
+            )
+        try:
+            import distributed  # the `dask` extra, only when a cluster is used
+        except ImportError:
+            raise HumelabError(
+                "Measuring on a Dask cluster needs the `dask` extra: "
+                'pip install "humelab[dask]".'
+            ) from None
+        self.engine = engine
+        self.name = engine.name
+        self.simulated = engine.simulated
+        self.inputs = inputs
+        try:
+            self._blob = pickle.dumps(engine)
+        except Exception as exc:
+            raise HumelabError(
+                f"The {engine.name!r} engine cannot be sent to Dask workers "
+                f"({type(exc).__name__}: {exc}); measure with the thread runner."
+            ) from None
+        self._token = hashlib.blake2b(self._blob, digest_size=16).hexdigest()
+        if isinstance(scheduler, distributed.Client):
+            self.client, self._own = scheduler, False
+        else:
+            try:
+                self.client = distributed.Client(
+                    scheduler, timeout=timeout, set_as_default=False
+                )
+            except (OSError, TimeoutError) as exc:
+                raise HumelabError(
+                    f"Could not reach the Dask scheduler at `{scheduler}` "
+                    f"({type(exc).__name__}). Start one with `dask scheduler` and "
+                    "workers with `dask worker ADDRESS`, or leave out "
+                    "`dask_scheduler` to measure with threads."
+                ) from None
+            self._own = True
+
+    def nthreads(self) -> int:
+        """Threads of the cluster's workers now (at least 1)."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def _fields(self, item) -> dict:
+        out = {}
+        for f in dataclasses.fields(item):
+            value = getattr(item, f.name)
+            if isinstance(value, Path):
+                if self.inputs == "bytes":
+                    value = ("bytes", value.name, value.read_bytes())
+                else:
+                    value = ("path", str(value))
+            out[f.name] = value
+        return out
+
+    def measure(self, item, *, models: dict, transcription):
+        """Measure ``item`` on a worker; the engine's result, or its error, here."""
+        future = self.client.submit(
+            _measure_on_worker,
+            self._token,
+            self._blob,
+            type(item),
+            self._fields(item),
+            models,
+            transcription,
+            pure=False,
+        )
+        try:
+            status, *rest = future.result()
+        finally:
+            future.release()
+        if status == "ok":
+            return rest[0]
+        if status == "fatal":
+            raise EngineFatal(rest[0])
+        if status == "error":
+            exc = EngineError(rest[0])
+            exc.usage = rest[1]
+            raise exc
+        raise _WorkerBug(rest[0])
+
+    def close(self) -> None:
+        """Disconnect from the scheduler (a client passed in is left open)."""
+        if self._own:
+            self.client.close()
