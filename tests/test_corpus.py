@@ -315,3 +315,29 @@ def test_import_humelab_does_not_import_dask():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+
+
+def test_cli_fetch_parquet(service, tmp_path, monkeypatch, capsys):
+    from humelab.cli import main
+
+    # Given a finished job
+    monkeypatch.setenv("HUMELAB_URL", service.url)
+    monkeypatch.setenv("HUMELAB_API_KEY", service.api_key)
+    monkeypatch.setenv("HUMELAB_DATA_DIR", str(tmp_path / "d"))
+    with humelab.Client(poll_interval=0.05) as client:
+        job = client.submit(text=["Calm and clear."], models={"language": {}}).wait()
+        expected = job.frame()
+    # When it is fetched into a corpus twice (the second time with --out too)
+    root = tmp_path / "corpus"
+    assert main(["fetch", job.id, "--parquet", str(root)]) == 0
+    assert main(["fetch", job.id, "--parquet", str(root), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    # Then it was added once, and the JSON and zip were written the second time
+    assert f"{len(expected)} scores (added)" in out
+    assert f"{len(expected)} scores (already there)" in out
+    assert (tmp_path / f"predictions-{job.id}.json").exists()
+    got = humelab.read_corpus(root).compute()
+    pd.testing.assert_frame_equal(_canonical(got), _canonical(expected))
+    # And fetch without a destination says what to give
+    assert main(["fetch", job.id]) != 0
+    assert "--parquet ROOT" in capsys.readouterr().err

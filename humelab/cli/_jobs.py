@@ -100,7 +100,14 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("job_id", metavar="JOB_ID")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    p.add_argument("--out", metavar="DIR", help="folder to write into")
+    p.add_argument(
+        "--parquet",
+        metavar="ROOT",
+        help="add the job's tidy frame to the Parquet corpus at ROOT (created; a "
+        "job already in it is skipped; needs the `dask` extra); with or without "
+        "--out",
+    )
     p.set_defaults(func=_fetch)
 
     p = add_parser(
@@ -308,7 +315,11 @@ def _wait(args) -> int:
 
 
 def _fetch(args) -> int:
-    out = Path(args.out)
+    if not args.out and not args.parquet:
+        raise InputError(
+            "`humelab fetch` needs `--out DIR` (the JSON and zip), `--parquet ROOT` "
+            "(a tidy Parquet corpus), or both."
+        )
     with _client(args) as client:
         job = client.job(args.job_id)
         if job.status not in TERMINAL:
@@ -316,6 +327,13 @@ def _fetch(args) -> int:
                 f"Job `{job.id}` is {job.status}; its results are not ready yet. "
                 f"Wait for it with {_again(args, job.id)}, then fetch again."
             )
+        if args.parquet:
+            done = job.to_parquet(args.parquet, workers=1, progress=False)
+            state = "added" if done["converted"].iloc[0] else "already there"
+            print(f"{args.parquet}: {int(done['rows'].iloc[0])} scores ({state})")
+        if not args.out:
+            return 0
+        out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         preds = out / f"predictions-{job.id}.json"
         src = job.cache_dir / "predictions.json"

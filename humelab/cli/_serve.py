@@ -107,6 +107,21 @@ def register(subparsers) -> None:
         "(refused by default: a request must not make the service reach inside "
         "your network)",
     )
+    p.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="measure each file on the workers of this Dask cluster "
+        "(tcp://HOST:8786; default: HUMELAB_DASK_SCHEDULER, else threads here; "
+        "needs the `dask` extra)",
+    )
+    p.add_argument(
+        "--dask-inputs",
+        choices=("bytes", "shared"),
+        default="bytes",
+        help="how files reach the workers: shipped as bytes, or by path in a folder "
+        "the workers see at the same path as the service's data folder",
+    )
     p.set_defaults(func=_run)
 
 
@@ -146,6 +161,8 @@ def _run(args) -> int:
         item_delay=args.item_delay,
         resume=not args.no_resume,
         allow_private_urls=args.allow_private_urls,
+        dask_scheduler=args.dask_scheduler,
+        dask_inputs=args.dask_inputs,
         **limits,
     )
     if not given_key:
