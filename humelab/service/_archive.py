@@ -20,10 +20,12 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from ._disk import LowDisk
 from ._request import RequestRejected
 
 if TYPE_CHECKING:
-    from .intake import DiskReserve, ExpandBudget, Limits
+    from ._disk import DiskReserve
+    from .intake import ExpandBudget, Limits
 
 #: What reading a damaged member or stream raises, besides OSError.
 _READ_ERRORS = (
@@ -220,8 +222,6 @@ def _copy_capped(
                     "from it. Send fewer or smaller archives per job."
                 )
             if watch is not None:
-                from .intake import LowDisk
-
                 try:
                     watch(len(chunk))
                 except LowDisk as exc:
@@ -338,8 +338,6 @@ def expand_archive(
         return rel, target
 
     if disk is not None:
-        from .intake import LowDisk
-
         try:
             disk.check()
         except LowDisk as exc:

@@ -12,6 +12,7 @@ import json
 
 from .. import contract
 from ..errors import InputError
+from ._netguard import Refused
 
 __all__ = [
     "RequestRejected",
@@ -97,8 +98,6 @@ def check_http_url(url, field: str, guard=None) -> str:
     except ValueError as exc:  # a parse error the contract did not foresee
         raise _fail(f"`{field}` = {url!r} is not a valid URL ({exc}).") from None
     if guard is not None:
-        from ._netguard import Refused
-
         try:
             guard.check_url(url)
         except Refused as exc:

@@ -27,7 +27,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
+from ._netguard import NetGuard
 from ._request import RequestRejected, parse_json_bytes, validate_request
+from .artifacts import write_artifacts
 from .intake import (
     DiskReserve,
     Limits,
@@ -142,8 +144,6 @@ def create_app(
     starlette.applications.Starlette
         The ASGI app; ``app.state.limits`` holds the caps.
     """
-    from ._netguard import NetGuard
-
     limits = limits or Limits()
     guard = guard or NetGuard()
     disk = DiskReserve(store.data_dir, limits.min_free_bytes)
@@ -373,8 +373,6 @@ def create_app(
         return FileResponse(path, media_type="application/json")
 
     def ensure_artifacts(job_id: str):
-        from .artifacts import write_artifacts
-
         path = store.artifacts_path(job_id)
         with locks_guard:
             lock = artifact_locks.setdefault(job_id, threading.Lock())
