@@ -121,8 +121,13 @@ def bench_wait(runs: int) -> dict:
     shutil.rmtree(svc_dir, ignore_errors=True)
     out: dict[str, list[float]] = {"poll": [], "callback": []}
     try:
+        # callbacks go to the client's receiver on loopback: allowed explicitly
         with humelab.serve(
-            data_dir=svc_dir, workers=1, item_delay=0.25, quiet=True
+            data_dir=svc_dir,
+            workers=1,
+            item_delay=0.25,
+            quiet=True,
+            allow_private_urls=True,
         ) as server:
             with humelab.Client(
                 server.url, server.api_key, data_dir=OUT / "client-wait-data"
