@@ -278,7 +278,9 @@ def _run(pending: list[dict], client, workers):
     from multiprocessing import get_context
 
     batch = 2 * n
-    with ProcessPoolExecutor(n, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        n, mp_context=get_context("spawn"), initializer=_corpus_write.tune_malloc
+    ) as pool:
         for i in range(0, len(pending), batch):
             chunk = [
                 dask.delayed(_corpus_write.convert)(t) for t in pending[i : i + batch]

@@ -341,3 +341,15 @@ def test_cli_fetch_parquet(service, tmp_path, monkeypatch, capsys):
     # And fetch without a destination says what to give
     assert main(["fetch", job.id]) != 0
     assert "--parquet ROOT" in capsys.readouterr().err
+
+
+def test_failed_files_in_a_source_are_counted_and_warned(v0_fixtures, tmp_path):
+    # Given a predictions JSON that records failed files
+    path = v0_fixtures / "v0_all_shapes.json"
+    n_failed = len(humelab.read_errors(path))
+    assert n_failed > 0
+    # When it is converted, Then the summary counts them and a warning names it
+    with pytest.warns(humelab.HumelabWarning, match="v0_all_shapes.json.*read_errors"):
+        summary = humelab.to_parquet(path, tmp_path, workers=1)
+    assert summary["errors"].tolist() == [n_failed]
+    assert summary["rows"].tolist() == [len(_read(path))]
