@@ -384,14 +384,16 @@ def _post_files(
                 leave=False,
             )
         )
-        monitor = MultipartEncoderMonitor(
-            encoder, lambda m: bar.update(m.bytes_read - bar.n)
-        )
+        body = encoder
+        if not bar.disable:  # count bytes only when a bar shows them
+            body = MultipartEncoderMonitor(
+                encoder, lambda m: bar.update(m.bytes_read - bar.n)
+            )
         return client.request(
             "POST",
             _JOBS,
-            data=monitor,
-            headers={"Content-Type": monitor.content_type},
+            data=body,
+            headers={"Content-Type": encoder.content_type},
             **kwargs,
         )
 
