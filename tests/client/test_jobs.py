@@ -409,3 +409,21 @@ def test_wait_rejects_a_bad_poll_interval(client, bad):
     with pytest.raises(humelab.InputError, match=r"`poll_interval` must be .* got"):
         job.wait(poll_interval=bad)
     job.wait(timeout=30, poll_interval=0.01)
+
+
+def test_old_names_still_work_and_warn(service, monkeypatch):
+    # humelab.jobs / humelab.inputs moved into humelab.client: kept one release
+    import humelab.inputs
+    import humelab.jobs
+
+    with pytest.warns(humelab.HumelabDeprecationWarning, match=r"humelab\.Job"):
+        assert humelab.jobs.Job is humelab.Job
+    with pytest.warns(humelab.HumelabDeprecationWarning, match=r"client\.inputs"):
+        assert humelab.inputs.collect_inputs is not None
+    # a Job without a client gets a default one, with a warning naming client.job()
+    monkeypatch.setenv("HUMELAB_URL", service.url)
+    monkeypatch.setenv("HUMELAB_API_KEY", service.api_key)
+    with pytest.warns(humelab.HumelabDeprecationWarning, match=r"client\.job\("):
+        job = humelab.Job("some-id")
+    assert job.client.base_url == service.url
+    job.client.close()
