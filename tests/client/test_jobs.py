@@ -411,7 +411,7 @@ def test_wait_rejects_a_bad_poll_interval(client, bad):
     job.wait(timeout=30, poll_interval=0.01)
 
 
-def test_old_names_still_work_and_warn(service, monkeypatch):
+def test_old_names_still_work_and_warn(service, monkeypatch, tmp_path):
     # humelab.jobs / humelab.inputs moved into humelab.client: kept one release
     import humelab.inputs
     import humelab.jobs
@@ -423,6 +423,7 @@ def test_old_names_still_work_and_warn(service, monkeypatch):
     # a Job without a client gets a default one, with a warning naming client.job()
     monkeypatch.setenv("HUMELAB_URL", service.url)
     monkeypatch.setenv("HUMELAB_API_KEY", service.api_key)
+    monkeypatch.setenv("HUMELAB_DATA_DIR", str(tmp_path))
     with pytest.warns(humelab.HumelabDeprecationWarning, match=r"client\.job\("):
         job = humelab.Job("some-id")
     assert job.client.base_url == service.url
