@@ -9,15 +9,17 @@ pyarrow and Dask are imported here: this module loads only with the ``dask`` ext
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dask.dataframe.utils import clear_known_categories
 
-from ._corpus_write import CORPUS_DTYPES, MANIFEST, read_manifest
+from ._corpus_write import CORPUS_DTYPES, HIVE_NULL, MANIFEST, read_manifest
 from .errors import InputError, ReadError
 from .schema import CORE_COLUMNS
 
@@ -30,13 +32,6 @@ def meta(columns=CORE_COLUMNS) -> pd.DataFrame:
         {c: pd.Series([], dtype=CORPUS_DTYPES[c]) for c in columns},
     )
     return clear_known_categories(empty)
-
-
-def _partitioning(partition_on) -> ds.Partitioning | None:
-    if not partition_on:
-        return None
-    fields = [(c, pa.string()) for c in partition_on]
-    return ds.partitioning(pa.schema(fields), flavor="hive")
 
 
 def _filter(filters, where: str):
@@ -52,11 +47,70 @@ def _filter(filters, where: str):
         ) from None
 
 
-def corpus_files(root, filters=None) -> tuple[list[str], tuple[str, ...]]:
-    """Absolute paths of the corpus files (manifest order) that ``filters`` may keep.
+def _conjunctions(filters) -> list[list[tuple]]:
+    """DNF filters as a list of AND-lists of ``(column, op, value)``."""
+    if not filters:
+        return []
+    if isinstance(filters[0], tuple):
+        return [list(filters)]
+    return [list(conj) for conj in filters]
 
-    Files are pruned by the partition folders they sit in; the rows inside are
-    filtered when each file is read.
+
+_OPS = {
+    "==": lambda x, v: x == v,
+    "=": lambda x, v: x == v,
+    "!=": lambda x, v: x != v,
+    "<": lambda x, v: x < v,
+    ">": lambda x, v: x > v,
+    "<=": lambda x, v: x <= v,
+    ">=": lambda x, v: x >= v,
+    "in": lambda x, v: x in v,
+    "not in": lambda x, v: x not in v,
+}
+
+
+def _test(values: list, op: str, value) -> tuple[bool, bool]:
+    """(some value passes, every value passes) of one predicate on known values."""
+    try:
+        passed = [x is not None and bool(_OPS[op](x, value)) for x in values]
+    except (KeyError, TypeError):
+        return True, False
+    return any(passed), all(passed) and bool(passed)
+
+
+def _prune(keys: dict, conjunctions) -> tuple[bool, bool]:
+    """(the file may hold matching rows, every row of it matches) from its keys."""
+    if not conjunctions:
+        return True, True
+    may_any, all_any = False, False
+    for conj in conjunctions:
+        may, every = True, True
+        for col, op, value in conj:
+            if col not in keys:
+                every = False
+                continue
+            some, each = _test(keys[col], op, value)
+            may, every = may and some, every and each
+        may_any, all_any = may_any or may, all_any or (may and every)
+    return may_any, all_any
+
+
+def _path_keys(rel: str) -> dict:
+    """Partition values of a file from its folders (``model=face/...``)."""
+    keys = {}
+    for part in rel.split("/")[:-1]:
+        col, _, value = part.partition("=")
+        keys[col] = [None if value == HIVE_NULL else unquote(value)]
+    return keys
+
+
+def corpus_files(root, filters=None) -> tuple[list[tuple[str, bool]], tuple]:
+    """``(path, filter rows)`` of the corpus files (manifest order) ``filters``
+    may keep, and the partition columns.
+
+    Files are pruned by their partition folders and by the ``job_id``,
+    ``source`` and ``file`` values the manifest records for each; rows are
+    filtered when a file is read, unless every row of it is known to match.
     """
     root = Path(root).expanduser()
     if not (root / MANIFEST).exists():
@@ -66,68 +120,89 @@ def corpus_files(root, filters=None) -> tuple[list[str], tuple[str, ...]]:
         )
     manifest = read_manifest(root)
     partition_on = tuple(manifest.get("partition_on") or ())
-    paths = [
-        str(root / f["path"])
-        for entry in manifest["sources"].values()
-        for f in entry["files"]
-    ]
-    expr = _filter(filters, "read_corpus")
-    if expr is None or not paths:
-        return paths, partition_on
-    dataset = ds.dataset(
-        paths,
-        format="parquet",
-        partitioning=_partitioning(partition_on),
-        partition_base_dir=str(root),
-    )
-    try:
-        kept = {frag.path for frag in dataset.get_fragments(filter=expr)}
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(
-            f"read_corpus: `filters` {filters!r} do not fit the corpus ({exc}). "
-            f"Its columns are {', '.join(CORE_COLUMNS)}."
-        ) from None
-    return [p for p in paths if p in kept], partition_on
+    _filter(filters, "read_corpus")  # malformed filters fail here, early
+    conjunctions = _conjunctions(filters)
+    for conj in conjunctions:
+        for item in conj:
+            if len(item) != 3 or item[0] not in CORE_COLUMNS:
+                raise InputError(
+                    f"read_corpus: the filter {item!r} does not fit the corpus; give "
+                    f"(column, op, value) with a column of {', '.join(CORE_COLUMNS)}."
+                )
+    out = []
+    for entry in manifest["sources"].values():
+        for f in entry["files"]:
+            keys = {**f.get("keys", {}), **_path_keys(f["path"])}
+            may, every = _prune(keys, conjunctions)
+            if may:
+                out.append((str(root / f["path"]), not every))
+    return out, partition_on
 
 
-def read_file(path: str, *, root, partition_on, filters=None, columns=None):
+def _categorical(col: pa.ChunkedArray) -> pd.Categorical:
+    """A dictionary column as a pandas Categorical of ``str`` categories."""
+    if col.num_chunks != 1:
+        col = col.unify_dictionaries()
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if not pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_encode()
+    codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+    cats = pd.Index(arr.dictionary.to_numpy(zero_copy_only=False), dtype=_STR)
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(cats))
+
+
+def _column(table: pa.Table, name: str):
+    col = table.column(name)
+    want = CORPUS_DTYPES[name]
+    if want == "category":
+        return _categorical(col)
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if want == "Int32":
+        values = arr.fill_null(0).to_numpy(zero_copy_only=False).astype("int32")
+        mask = arr.is_null().to_numpy(zero_copy_only=False)
+        return pd.arrays.IntegerArray(values, mask)
+    return arr.to_numpy(zero_copy_only=False).astype(want, copy=False)
+
+
+def read_file(
+    path: str, *, root, partition_on, filters=None, columns=None, filter_rows=True
+):
     """One corpus file as a tidy pandas frame (the corpus dtypes, in order)."""
     cols = list(CORE_COLUMNS if columns is None else columns)
-    expr = _filter(filters, "read_corpus")
-    if partition_on:
-        dataset = ds.dataset(
-            [path],
-            format="parquet",
-            partitioning=_partitioning(partition_on),
-            partition_base_dir=str(root),
-        )
-        table = dataset.to_table(filter=expr, columns=cols)
-    else:
-        table = pq.read_table(path, columns=cols, filters=expr)
-    df = table.to_pandas(types_mapper=_INT32.get)
-    for c in cols:
-        want = CORPUS_DTYPES[c]
-        if str(df[c].dtype) != want:
-            df[c] = df[c].astype(want)
-        if want == "category" and df[c].cat.categories.dtype != _STR:
-            # an all-missing column comes back with object categories
-            cats = df[c].cat.categories.astype(_STR)
-            df[c] = df[c].cat.rename_categories(cats)
-    return df[cols]
+    conjunctions = _conjunctions(filters) if filter_rows else []
+    need = set(cols) | {item[0] for conj in conjunctions for item in conj}
+    rel = Path(path).relative_to(Path(root)).as_posix()
+    parts = {c: v[0] for c, v in _path_keys(rel).items() if c in partition_on}
+    stored = [c for c in CORE_COLUMNS if c in need and c not in parts]
+    table = pq.read_table(path, columns=stored)
+    for c, value in parts.items():
+        if c in need:
+            codes = pa.array(np.zeros(table.num_rows, np.int32))
+            if value is None:
+                codes = pa.nulls(table.num_rows, pa.int32())
+            const = pa.DictionaryArray.from_arrays(
+                codes, pa.array([value], pa.string())
+            )
+            table = table.append_column(c, const)
+    if conjunctions:
+        table = table.filter(pq.filters_to_expression(filters))
+    return pd.DataFrame({c: _column(table, c) for c in cols})
 
 
-_INT32 = {pa.int32(): pd.Int32Dtype()}
 #: The dtype of the readers' category values (``str`` in pandas 3, else object).
 _STR = pd.Series([], dtype="str").dtype
 
 
-def _read_part(path, root, partition_on, filters, columns):
-    df = read_file(
-        path, root=root, partition_on=partition_on, filters=filters, columns=columns
+def _read_part(part, root, partition_on, filters, columns):
+    path, filter_rows = part
+    return read_file(
+        path,
+        root=root,
+        partition_on=partition_on,
+        filters=filters,
+        columns=columns,
+        filter_rows=filter_rows,
     )
-    if "segment" in df.columns:  # the mapper made every int32 nullable
-        df["segment"] = df["segment"].astype("int32")
-    return df
 
 
 def read_frame(root, *, filters=None, columns=None) -> dd.DataFrame:

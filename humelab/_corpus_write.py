@@ -38,6 +38,7 @@ from .io import read_artifacts, read_errors, read_predictions, read_v1
 from .schema import COLUMNS, CORE_COLUMNS
 
 __all__ = [
+    "HIVE_NULL",
     "MANIFEST",
     "PARTITIONABLE",
     "CORPUS_DTYPES",
@@ -70,7 +71,8 @@ _ARROW = {
     "float32": pa.float32(),
 }
 _BLOCK = 1 << 20
-_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+#: The folder value of a missing partition value (Hive's spelling).
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
 def arrow_schema(columns) -> pa.Schema:
@@ -159,17 +161,31 @@ def _parts(df: pd.DataFrame, partition_on: tuple[str, ...]):
     for values, idx in groups.indices.items():
         values = values if isinstance(values, tuple) else (values,)
         folder = "/".join(
-            f"{c}={_HIVE_NULL if pd.isna(v) else quote(str(v), safe='')}"
+            f"{c}={HIVE_NULL if pd.isna(v) else quote(str(v), safe='')}"
             for c, v in zip(partition_on, values, strict=True)
         )
         yield folder, df.iloc[np.sort(idx)]
+
+
+def _keys(rows: pd.DataFrame) -> dict:
+    """The ``job_id``, ``source`` and ``file`` values of a file (for pruning)."""
+    out = {}
+    for c in _KEYS:
+        col = rows[c]
+        values = col.cat.remove_unused_categories().cat.categories.tolist()
+        out[c] = sorted(map(str, values)) + ([None] if col.isna().any() else [])
+    return out
+
+
+_KEYS = ("job_id", "source", "file")
 
 
 def _write_atomic(table: pa.Table, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        # snappy: about 25% more bytes than zstd here, read back 2-3x faster
+        pq.write_table(table, tmp, compression="snappy")
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -196,7 +212,7 @@ def convert(task: dict) -> dict:
             rel += ".parquet"
         table = pa.Table.from_pandas(rows[keep], schema=schema, preserve_index=False)
         _write_atomic(table.replace_schema_metadata(None), root / rel)
-        files.append({"path": rel, "rows": int(len(rows))})
+        files.append({"path": rel, "rows": int(len(rows)), "keys": _keys(rows)})
     return {
         "digest": task["digest"],
         "source": task["label"],

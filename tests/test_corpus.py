@@ -221,6 +221,17 @@ def test_filters_prune_folders_and_rows(corpus):
     assert np.isclose(
         joy["score"].astype(float).sum(), want["score"].astype(float).sum()
     )
+    # And a filter on a source reads only that source's files, all of their rows
+    src = whole["source"].iloc[0]
+    one = humelab.read_corpus(root, filters=[("source", "==", src)])
+    manifest = json.loads((root / "_humelab_corpus.json").read_text())
+    n_files = sum(
+        src in f["keys"]["source"]
+        for e in manifest["sources"].values()
+        for f in e["files"]
+    )
+    assert one.npartitions == n_files < face.npartitions + 20
+    assert len(one.compute()) == int((whole["source"] == src).sum())
     # And columns= reads only those columns, in that order
     few = humelab.read_corpus(root, columns=["name", "score"]).compute()
     assert list(few.columns) == ["name", "score"] and len(few) == len(whole)
