@@ -105,8 +105,8 @@ def _path_keys(rel: str) -> dict:
 
 
 def corpus_files(root, filters=None) -> tuple[list[tuple[str, bool]], tuple]:
-    """``(path, filter rows)`` of the corpus files (manifest order) ``filters``
-    may keep, and the partition columns.
+    """``(path, filter rows, attrs)`` of the corpus files (manifest order)
+    ``filters`` may keep, and the partition columns.
 
     Files are pruned by their partition folders and by the ``job_id``,
     ``source`` and ``file`` values the manifest records for each; rows are
@@ -135,7 +135,8 @@ def corpus_files(root, filters=None) -> tuple[list[tuple[str, bool]], tuple]:
             keys = {**f.get("keys", {}), **_path_keys(f["path"])}
             may, every = _prune(keys, conjunctions)
             if may:
-                out.append((str(root / f["path"]), not every))
+                attrs = entry.get("attrs") or {}
+                out.append((str(root / f["path"]), not every, attrs))
     return out, partition_on
 
 
@@ -194,8 +195,8 @@ _STR = pd.Series([], dtype="str").dtype
 
 
 def _read_part(part, root, partition_on, filters, columns):
-    path, filter_rows = part
-    return read_file(
+    path, filter_rows, attrs = part
+    df = read_file(
         path,
         root=root,
         partition_on=partition_on,
@@ -203,6 +204,9 @@ def _read_part(part, root, partition_on, filters, columns):
         columns=columns,
         filter_rows=filter_rows,
     )
+    # engine and simulated of the source: a computed frame of one engine keeps them
+    df.attrs.update(attrs)
+    return df
 
 
 def read_frame(root, *, filters=None, columns=None) -> dd.DataFrame:

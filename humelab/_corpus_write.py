@@ -44,6 +44,7 @@ __all__ = [
     "CORPUS_DTYPES",
     "arrow_schema",
     "contract_frame",
+    "provenance_of",
     "convert",
     "file_digest",
     "frame_digest",
@@ -124,7 +125,15 @@ def contract_frame(data: pd.DataFrame, what: str) -> pd.DataFrame:
         elif str(col.dtype) != want:
             col = col.astype(want)
         out[c] = col.reset_index(drop=True)
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    frame.attrs = provenance_of(data)
+    return frame
+
+
+def provenance_of(data: pd.DataFrame) -> dict:
+    """What the corpus keeps of a frame's ``attrs``: its ``engine`` and whether its
+    scores are ``simulated`` (so frames read back stay labelled)."""
+    return {k: data.attrs[k] for k in ("engine", "simulated") if k in data.attrs}
 
 
 def _read_source(kind: str, payload, job_id) -> tuple[pd.DataFrame, int]:
@@ -218,6 +227,7 @@ def convert(task: dict) -> dict:
         "source": task["label"],
         "rows": int(len(df)),
         "errors": int(n_errors),
+        "attrs": df.attrs,
         "files": files,
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

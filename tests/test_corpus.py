@@ -364,3 +364,18 @@ def test_failed_files_in_a_source_are_counted_and_warned(v0_fixtures, tmp_path):
         summary = humelab.to_parquet(path, tmp_path, workers=1)
     assert summary["errors"].tolist() == [n_failed]
     assert summary["rows"].tolist() == [len(_read(path))]
+
+
+def test_simulated_scores_stay_labelled(corpus, tmp_path):
+    # Given a corpus of simulated example frames only
+    frames = [humelab.load_example(name) for name in ("talking", "speech")]
+    assert all(f.attrs["simulated"] for f in frames)
+    humelab.to_parquet(frames, tmp_path, workers=1)
+    # Then what is read back, and analysed, says so (plots stamp it from here)
+    ddf = humelab.read_corpus(tmp_path)
+    got = ddf.compute()
+    assert got.attrs["simulated"] is True and got.attrs["engine"] == "simulated"
+    assert humelab.top_emotions(ddf).compute().attrs["simulated"] is True
+    # And a corpus mixing real Hume results with simulated ones claims neither
+    mixed = humelab.read_corpus(corpus[0]).compute()
+    assert "simulated" not in mixed.attrs
