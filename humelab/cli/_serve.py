@@ -168,7 +168,7 @@ def _run(args) -> int:
     if not given_key:
         print(
             f"API key for this run: {server.api_key}  (generated; choose one with "
-            "--api-key or HUMELAB_API_KEY)",
+            "--api-key-file or HUMELAB_API_KEY)",
             flush=True,
         )
     print("Press Ctrl+C to stop.", flush=True)
