@@ -3,9 +3,10 @@
 Run: ``python bench/bench_service_dask.py`` (writes ``bench/out/``, which git
 ignores).
 
-One job of ``--files`` (default 200) one-second speech-like wavs (``make_media`` of
-``bench/bench_service.py``), models prosody and burst, simulated engine, goes
-through the HTTP API of
+One job of ``--files`` (default 200) speech-like wavs of ``--seconds`` each (default
+1 s: ``make_media`` of ``bench/bench_service.py``), models prosody and burst,
+simulated engine, goes
+through the HTTP API (the v0 limit of 100 files per job raised with ``max_files``) of
 
 * ``humelab.serve(workers=2)``: the thread runner, two threads;
 * ``humelab.serve(dask_scheduler=...)`` on a ``distributed.LocalCluster`` of 2
@@ -35,6 +36,30 @@ from bench_service import OUT, make_media, run_job  # noqa: E402
 MODELS = {"prosody": {}, "burst": {}}
 
 
+def make_audio(n: int, seconds: float) -> list[Path]:
+    """``n`` speech-like wavs of ``seconds`` each (cached; 1 s: bench_service's)."""
+    if seconds == 1:
+        return make_media(n)["audio"]
+    import numpy as np
+    import soundfile as sf
+
+    folder = OUT / f"media_{seconds:g}s"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    sr = 16000
+    t = np.arange(int(sr * seconds)) / sr
+    out = []
+    for i in range(n):
+        w = folder / f"voice_{i:03d}.wav"
+        if not w.exists():
+            env = np.clip(np.sin(np.pi * t * 0.5), 0, None)  # 2 s syllable-ish bursts
+            sig = 0.3 * env * np.sin(2 * np.pi * (110 + 5 * i) * t)
+            sig += rng.normal(0, 0.002, t.size)
+            sf.write(w, sig.astype(np.float32), sr)
+        out.append(w)
+    return out
+
+
 def files_per_second(server, files, repeat: int) -> float:
     s = requests.Session()
     s.headers["X-Hume-Api-Key"] = server.api_key
@@ -49,13 +74,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=1.0, help="audio per file")
     args = ap.parse_args(argv)
 
     import distributed
 
     import humelab
 
-    files = make_media(args.files)["audio"]
+    files = make_audio(args.files, args.seconds)
     res: dict = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -63,10 +89,13 @@ def main(argv=None) -> int:
             "platform": platform.platform(),
         },
         "files_per_job": len(files),
+        "seconds_per_file": args.seconds,
         "runs": {},
     }
     with tempfile.TemporaryDirectory() as d:
-        with humelab.serve(data_dir=Path(d) / "t", workers=2, quiet=True) as server:
+        with humelab.serve(
+            data_dir=Path(d) / "t", workers=2, quiet=True, max_files=len(files)
+        ) as server:
             res["runs"]["threads"] = files_per_second(server, files, args.repeat)
         print(f"thread runner (2 threads): {res['runs']['threads']:.1f} files/s")
         with distributed.LocalCluster(
@@ -81,6 +110,7 @@ def main(argv=None) -> int:
                     quiet=True,
                     dask_scheduler=cluster.scheduler_address,
                     dask_inputs=inputs,
+                    max_files=len(files),
                 ) as server:
                     fps = files_per_second(server, files, args.repeat)
                 res["runs"][f"dask_{inputs}"] = fps
@@ -92,7 +122,8 @@ def main(argv=None) -> int:
         k: v / res["runs"]["threads"] for k, v in res["runs"].items() if k != "threads"
     }
     OUT.mkdir(exist_ok=True)
-    (OUT / "service_dask_results.json").write_text(json.dumps(res, indent=1))
+    name = f"service_dask_results_{args.seconds:g}s.json"
+    (OUT / name).write_text(json.dumps(res, indent=1))
     return 0
 
 
