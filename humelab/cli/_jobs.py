@@ -387,15 +387,19 @@ def _jobs(args) -> int:
 def _demo(args) -> int:
     # The example media with their simulation scripts: scores follow what each file
     # shows (a smile reads as Joy), so the demo tells a coherent story.
+    # The speech's transcripts go too: the service pairs each with its recording,
+    # so `language` reads what is said.
     files = example_files(with_scripts=True)
     media = [p for p in files if file_kind(p.name) != "script"]
     models = {"face": {}, "burst": {}, "prosody": {}, "language": {}}
     with _client(args) as client:
-        job = client.submit(files, models=models, resubmit=args.resubmit)
+        job = client.submit(
+            files + example_files("transcript"), models=models, resubmit=args.resubmit
+        )
         print(
             f"Job {job.id}: {len(media)} example files "
-            f"({', '.join(p.name for p in media)}) with their simulation scripts, "
-            f"models {', '.join(models)}.",
+            f"({', '.join(p.name for p in media)}) with their transcripts and "
+            f"simulation scripts, models {', '.join(models)}.",
             flush=True,
         )
         start = time.monotonic()

@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from .. import contract
 from ._disk import LowDisk
 from ._request import RequestRejected
 
@@ -52,13 +53,11 @@ __all__ = [
 ]
 
 #: File name endings treated as archives.
-ARCHIVE_SUFFIXES: tuple[str, ...] = (".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+ARCHIVE_SUFFIXES: tuple[str, ...] = contract.SUFFIXES["archive"]
 #: Transcript file endings paired with a media file of the same stem.
-TRANSCRIPT_SUFFIXES: tuple[str, ...] = (".txt", ".srt", ".vtt")
+TRANSCRIPT_SUFFIXES: tuple[str, ...] = contract.SUFFIXES["transcript"]
 _MEDIA_SUFFIXES = frozenset(
-    ".wav .mp3 .m4a .aac .flac .ogg .oga .opus .wma .aif .aiff .webm .mp4 .m4v .mov "
-    ".avi .mkv .mpg .mpeg .wmv .3gp .flv .png .jpg .jpeg .gif .bmp .tif .tiff .webp "
-    ".heic".split()
+    contract.SUFFIXES["audio"] + contract.SUFFIXES["video"] + contract.SUFFIXES["image"]
 )
 
 
@@ -534,3 +533,52 @@ def pair_transcripts(
             tr = transcripts.get((str(p.parent), p.stem))
         out.append((rel, path, tr))
     return out
+
+
+def attach_transcripts(groups: list[list]) -> list[list]:
+    """Pair transcripts uploaded as their own sources with media of another source.
+
+    Inside one source (an archive, a folder) :func:`pair_transcripts` pairs a media
+    file with the ``.txt``/``.srt``/``.vtt`` of the same folder and stem; this does
+    the same across the sources of a job (files uploaded one by one), for media that
+    have no transcript yet. A transcript paired so is not measured on its own.
+
+    Parameters
+    ----------
+    groups : list of list of MediaInput
+        The items of each source of a job, in order.
+
+    Returns
+    -------
+    list of list of MediaInput
+        The items per source: paired media carry their transcript, paired
+        transcripts are left out.
+    """
+
+    def key(name: str) -> tuple[str, str]:
+        p = PurePosixPath(name)
+        return str(p.parent), p.stem
+
+    wanting = {}  # (folder, stem) -> (source, item) of media without a transcript
+    for si, items in enumerate(groups):
+        for it in items:
+            suffix = PurePosixPath(it.file).suffix.lower()
+            if (
+                it.path is not None
+                and it.transcript is None
+                and suffix in _MEDIA_SUFFIXES
+            ):
+                wanting.setdefault(key(it.file), (si, it))
+    if not wanting:
+        return groups
+    used: set[int] = set()
+    for si, items in enumerate(groups):
+        for it in items:
+            suffix = PurePosixPath(it.file).suffix.lower()
+            if it.path is None or suffix not in TRANSCRIPT_SUFFIXES:
+                continue
+            target = wanting.pop(key(it.file), None)
+            if target is not None and target[0] != si:
+                target[1].transcript = it.path
+                used.add(id(it))
+    return [[it for it in items if id(it) not in used] for items in groups]

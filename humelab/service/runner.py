@@ -24,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from ._archive import attach_transcripts
 from ._dask_runner import DaskMeasure
 from ._netguard import FetchFailed, NetGuard, Refused, retry_policy
 from .engines._script import attach_scripts
@@ -517,8 +518,10 @@ class Runner:
         job_id, req = job["job_id"], job["request"]
         if sources is None:
             sources = self._resolve_all(job, self._pool)
-        # *.expressions.csv sidecars go with the file of the same stem (any source)
-        items, orphans = attach_scripts([s["items"] for s in sources])
+        # transcripts and *.expressions.csv sidecars go with the file of the same
+        # stem, in any source (files uploaded one by one)
+        items = attach_transcripts([s["items"] for s in sources])
+        items, orphans = attach_scripts(items)
         for s, its, errs in zip(sources, items, orphans, strict=True):
             s["items"] = its
             s["errors"].extend(errs)

@@ -1060,3 +1060,24 @@ def test_hume_sdk_parses_a_scripted_job(api, service, tmp_path):
     face = pred.models.face.grouped_predictions[0].predictions[0]
     emo = {e.name: e.score for e in face.emotions}
     assert max(emo, key=emo.get) == "Joy"
+
+
+def test_transcript_uploaded_beside_its_recording_is_paired(api, tmp_path):
+    # Given a recording and its transcript uploaded as two separate files
+    wav = make_wav(tmp_path / "talk.wav", 2.0)
+    txt = make_text_file(tmp_path / "talk.txt", "Hello there, how are you today?")
+    with open(wav, "rb") as a, open(txt, "rb") as b:
+        job_id = api.submit(
+            files=[("file", ("talk.wav", a, "audio/wav")), ("file", ("talk.txt", b))],
+            data={"json": '{"models": {"prosody": {}, "language": {}}}'},
+        )
+    job = api.wait(job_id)
+    # Then the transcript is the recording's (language reads it, timed), not a text
+    # input of its own, and nothing failed
+    assert job["state"]["num_errors"] == 0
+    by_source = {p["source"]["filename"]: p["results"] for p in api.predictions(job_id)}
+    models = by_source["talk.wav"]["predictions"][0]["models"]
+    words = models["language"]["grouped_predictions"][0]["predictions"]
+    assert [w["text"] for w in words][:2] == ["Hello", "there,"]
+    assert all(w["time"] is not None for w in words)
+    assert by_source["talk.txt"]["predictions"] == []
