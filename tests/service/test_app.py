@@ -11,10 +11,10 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from tests.media import make_image, make_wav
 
 import humelab
 from humelab.schema import MODELS
+from tests.media import make_image, make_wav
 
 
 @pytest.fixture(scope="module")

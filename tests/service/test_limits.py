@@ -16,10 +16,10 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from tests.conftest import ServiceAPI
-from tests.media import make_image, make_wav
 
 import humelab
+from tests.conftest import ServiceAPI
+from tests.media import make_image, make_wav
 
 LIMITS = dict(
     max_urls=3,

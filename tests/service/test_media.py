@@ -7,7 +7,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from tests.media import make_image, make_text_file, make_video, make_wav, speech_signal
 
 from humelab.service.engines import EngineError
 from humelab.service.media import (
@@ -19,6 +18,7 @@ from humelab.service.media import (
     read_text,
     sample_frames,
 )
+from tests.media import make_image, make_text_file, make_video, make_wav, speech_signal
 
 
 def _write_m4a(path, seconds=1.5, rate=44100):

@@ -13,6 +13,7 @@ import zipfile
 from urllib.parse import quote
 
 import pytest
+
 from tests.media import make_image, make_wav
 
 

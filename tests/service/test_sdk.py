@@ -10,6 +10,7 @@ import time
 import zipfile
 
 import pytest
+
 from tests.media import make_image, make_video, make_wav
 
 hume = pytest.importorskip("hume")
