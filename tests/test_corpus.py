@@ -379,3 +379,22 @@ def test_simulated_scores_stay_labelled(corpus, tmp_path):
     # And a corpus mixing real Hume results with simulated ones claims neither
     mixed = humelab.read_corpus(corpus[0]).compute()
     assert "simulated" not in mixed.attrs
+
+
+def test_conversion_on_a_dask_cluster(sources, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    files, frames, parts = sources
+    # Given a cluster client (in-process workers: the path is the same for processes)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        # When sources are converted on it
+        summary = humelab.to_parquet([*files[:3], frames[0]], tmp_path, client=client)
+    # Then the corpus is the same as the readers' frames
+    assert summary["converted"].all()
+    got = humelab.read_corpus(tmp_path).compute()
+    expected = pd.concat(parts[:3] + [frames[0]], ignore_index=True)
+    pd.testing.assert_frame_equal(_canonical(got), _canonical(expected))
