@@ -264,7 +264,7 @@ def _run(pending: list[dict], client, workers):
         from distributed import as_completed  # the `dask` extra, only for a cluster
 
         futures = client.map(_corpus_write.convert, pending, pure=False)
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             yield [fut.result()]
         return
     n = int(workers or min(len(pending), os.cpu_count() or 1))
