@@ -172,3 +172,10 @@ def test_scheduler_from_the_environment(cluster, media, tmp_path, monkeypatch):
         assert server.runner._measurer is not server.runner.engine
         job, _ = _run_job(server, media[1][:1])
     assert job["state"]["status"] == "COMPLETED"
+
+
+def test_an_engine_that_cannot_travel_is_refused(tmp_path, monkeypatch):
+    # The hume engine holds locks and connection pools: it is not sent to workers
+    monkeypatch.setenv("HUME_API_KEY", "not-a-real-key")
+    with pytest.raises(humelab.HumelabError, match="cannot be sent to Dask workers"):
+        _serve(tmp_path, "h", engine="hume", dask_scheduler="tcp://127.0.0.1:9")
