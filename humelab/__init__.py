@@ -81,6 +81,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'humelab' has no attribute {name!r}")
 
 
+def __dir__():
+    # the lazy names too, for tab completion in a notebook
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
     "__version__",
     "schema",
