@@ -214,11 +214,7 @@ def _submit_claimed(
             service=client.service, request_key=key, summary=bundle.describe()
         )
     try:
-        kwargs = {} if timeout is None else {"timeout": timeout}
-        if bundle.files:
-            response = _post_files(client, bundle, body, progress=progress, **kwargs)
-        else:
-            response = client.request("POST", _JOBS, json=body, **kwargs)
+        response = _post(client, bundle, body, progress=progress, timeout=timeout)
     except APIError as exc:
         # A 3xx or 4xx answer means no job was created; so does a connection that
         # never opened. Otherwise keep the pending row (the job may exist).
@@ -358,6 +354,42 @@ def _ledger_rows(client) -> list[dict[str, Any]]:
         return client.ledger.rows(client.service)
     except sqlite3.Error:
         return []
+
+
+#: Answers that say the service did not take the request: sent again after a pause.
+#: (Only 429: a 503 may come from a gateway after the service took the job, and a
+#: duplicate job is worse than an error.)
+_NOT_TAKEN = (429,)
+
+
+def _post(
+    client, bundle: Inputs, body: dict, *, progress, timeout
+) -> requests.Response:
+    """POST the job; a 429 answer (rate limited: the service did not take it) is sent
+    again after the pause it asks for (``Retry-After``, at most 60 s) or a growing one,
+    up to the client's ``max_retries`` times. Nothing else is retried: a job must
+    never be created twice."""
+    kwargs = {} if timeout is None else {"timeout": timeout}
+    for attempt in range(client.max_retries + 1):
+        try:
+            if bundle.files:
+                return _post_files(client, bundle, body, progress=progress, **kwargs)
+            return client.request("POST", _JOBS, json=body, **kwargs)
+        except APIError as exc:
+            if exc.status_code not in _NOT_TAKEN or attempt >= client.max_retries:
+                raise
+            client.sleep(_pause(exc.response, attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _pause(response, attempt: int) -> float:
+    """Seconds to wait before sending again: ``Retry-After`` when given, else
+    0.2 s doubling, at most 60 s."""
+    header = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return min(60.0, max(0.0, float(header)))
+    except (TypeError, ValueError):
+        return min(60.0, 0.2 * 2**attempt)
 
 
 def _post_files(

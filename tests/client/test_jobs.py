@@ -428,3 +428,32 @@ def test_old_names_still_work_and_warn(service, monkeypatch, tmp_path):
         job = humelab.Job("some-id")
     assert job.client.base_url == service.url
     job.client.close()
+
+
+def test_a_post_the_service_did_not_take_is_sent_again(service, tmp_path):
+    proxy = FaultProxy(service.url)
+    try:
+        with humelab.Client(proxy.url, service.api_key, data_dir=tmp_path) as c:
+            pauses = []
+            c.sleep = pauses.append
+            # Given the service answers the job's POST with 429 twice (Retry-After
+            # 1, then none): it did not take the request either time
+            proxy.fail("POST", "/v0/batch/jobs", "429:1", "429:x")
+            job = c.submit(text=["Busy, then free."], models={"language": {}})
+            # Then it was sent again after the pauses asked for, and one job exists
+            assert proxy.counts[("POST", "/v0/batch/jobs")] == 3
+            assert proxy.forwarded[("POST", "/v0/batch/jobs")] == 1
+            assert pauses == [1.0, 0.4]
+            assert job.wait(timeout=30).status == "COMPLETED"
+        # and a service that stays busy ends in humelab's own error (a 503 is
+        # never sent again: it may come after the service took the job)
+        with humelab.Client(
+            proxy.url, service.api_key, data_dir=tmp_path, max_retries=1
+        ) as c:
+            c.sleep = lambda s: None
+            proxy.fail("POST", "/v0/batch/jobs", "429", "429")
+            with pytest.raises(humelab.RateLimitError, match=r"HTTP 429"):
+                c.submit(text=["Still busy."], models={"language": {}})
+            assert proxy.counts[("POST", "/v0/batch/jobs")] == 5
+    finally:
+        proxy.close()

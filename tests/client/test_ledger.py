@@ -136,8 +136,9 @@ def test_a_request_that_never_arrived_leaves_nothing_pending(
         assert capfd.readouterr().err == ""
         assert proxy.forwarded[("POST", JOBS)] == 1
         assert list(c.jobs()["job_id"]) == [job.id]
-        # A refused POST (4xx) leaves no pending row either
-        proxy.fail("POST", JOBS, "429")
+        # A refused POST (4xx, here 429 every time it is sent again) leaves no
+        # pending row either
+        proxy.fail("POST", JOBS, *["429"] * (c.max_retries + 1))
         with pytest.raises(humelab.RateLimitError):
             c.submit(text=["Refused."], models={"language": {}})
         rows = sqlite3.connect(c.ledger.path).execute("SELECT * FROM pending")
