@@ -133,29 +133,7 @@ class Transport:
         return session
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        """Send one request to the service and map errors.
-
-        Parameters
-        ----------
-        method : str
-            HTTP method.
-        path : str
-            Path below ``base_url``, e.g. ``"/v0/batch/jobs"``.
-        **kwargs
-            Passed to :meth:`requests.Session.request` (``timeout`` is always set).
-
-        Returns
-        -------
-        requests.Response
-            A 2xx response.
-
-        Raises
-        ------
-        APIError
-            No response (connection refused or dropped), or a non-2xx status;
-            :class:`AuthError` for 401/403, :class:`NotFoundError` for 404,
-            :class:`RateLimitError` for 429 once retries are spent.
-        """
+        """Send one request and map errors (documented at :meth:`Client.request`)."""
         kwargs["timeout"] = (
             self.timeout
             if kwargs.get("timeout") is None
@@ -261,26 +239,7 @@ class Transport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get_json(self, path: str, **kwargs) -> Any:
-        """GET ``path`` and return the parsed JSON body.
-
-        Parameters
-        ----------
-        path : str
-            Path below ``base_url``, e.g. ``"/v0/batch/jobs"``.
-        **kwargs
-            Passed to :meth:`request` (e.g. ``params=``).
-
-        Returns
-        -------
-        Any
-            The decoded JSON (a dict or a list for the Batch API).
-
-        Raises
-        ------
-        APIError
-            As :meth:`request`, or the body is not JSON (``base_url`` is probably
-            not a Batch service).
-        """
+        """The parsed JSON body of GET ``path`` (see :meth:`Client.get_json`)."""
         response = self.request("GET", path, **kwargs)
         try:
             return response.json()
