@@ -18,7 +18,6 @@ extra (``humelab.corpus`` imports it when a corpus is written).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
@@ -49,7 +48,6 @@ __all__ = [
     "file_digest",
     "frame_digest",
     "read_manifest",
-    "tune_malloc",
     "write_manifest",
 ]
 
@@ -231,27 +229,6 @@ def convert(task: dict) -> dict:
         "files": files,
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-
-
-def tune_malloc() -> None:
-    """Keep freed memory inside this (worker) process instead of returning it.
-
-    Each source allocates and frees a few hundred MB. glibc hands large blocks
-    back to the system at once, so the next source faults every page in again;
-    on virtual machines those faults serialize across processes, and two workers
-    then ran no faster than one (measured by ``bench/bench_corpus.py``). Called
-    in the conversion's worker processes only; a no-op without glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: heap up to 32 MB blocks
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GB free
-        libc.mallopt(-2, 256 << 20)  # M_TOP_PAD: grow the heap in 256 MB steps
-    except (OSError, AttributeError):
-        pass
-    # pyarrow's own allocator: the same (never hand dirty pages back early)
-    with contextlib.suppress(Exception):
-        pa.jemalloc_set_decay(-1)
 
 
 def read_manifest(root: Path) -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import dask
@@ -50,12 +51,11 @@ def _tasks(sources, root: Path, partition_on) -> list[dict]:
             f"{type(sources).__name__}."
         )
     tasks: list[dict] = []
-    seen: set[str] = set()
+    # file digests are computed by threads (BLAKE2b and reads release the GIL):
+    # hashing 40 sources one by one cost a few seconds before conversion began
+    hasher = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="digest")
 
     def add(kind, payload, digest, label, job_id=None):
-        if digest in seen:
-            return
-        seen.add(digest)
         tasks.append(
             {
                 "kind": kind,
@@ -68,54 +68,70 @@ def _tasks(sources, root: Path, partition_on) -> list[dict]:
             }
         )
 
+    def add_file(path: Path, label: str, job_id=None):
+        add("path", str(path), hasher.submit(_corpus_write.file_digest, path), label,
+            job_id)  # fmt: skip
+
     def add_job(job):
         cached = Path(job.cache_dir) / "predictions.json"
         if not cached.exists():
             job.frame(errors="ignore")  # downloads the predictions into the cache
-        add("path", str(cached), _corpus_write.file_digest(cached), job.id, job.id)
+        add_file(cached, job.id, job.id)
 
     client = None
-    for i, src in enumerate(sources):
-        if isinstance(src, pd.DataFrame):
-            frame = _corpus_write.contract_frame(src, f"`sources[{i}]`")
-            add("frame", frame, _corpus_write.frame_digest(frame), f"frame {i}")
-        elif hasattr(src, "jobs"):  # a JobGroup
-            for job in src.jobs:
-                add_job(job)
-        elif hasattr(src, "frame") and hasattr(src, "id"):  # a Job
-            add_job(src)
-        elif isinstance(src, (str, os.PathLike)):
-            path = Path(src).expanduser()
-            if path.is_dir():
-                found = sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.suffix.lower() in _SUFFIXES
-                    and p.is_file()
-                    and not p.name.startswith((".", "_"))
-                )
-                for p in found:
-                    add("path", str(p), _corpus_write.file_digest(p), str(p))
-            elif path.is_file():
-                add("path", str(path), _corpus_write.file_digest(path), str(path))
-            elif isinstance(src, str) and len(src) >= 16 and "/" not in src:
-                client = client or Client()
-                add_job(client.job(src))
+    try:
+        for i, src in enumerate(sources):
+            if isinstance(src, pd.DataFrame):
+                frame = _corpus_write.contract_frame(src, f"`sources[{i}]`")
+                add("frame", frame, _corpus_write.frame_digest(frame), f"frame {i}")
+            elif hasattr(src, "jobs"):  # a JobGroup
+                for job in src.jobs:
+                    add_job(job)
+            elif hasattr(src, "frame") and hasattr(src, "id"):  # a Job
+                add_job(src)
+            elif isinstance(src, (str, os.PathLike)):
+                path = Path(src).expanduser()
+                if path.is_dir():
+                    found = sorted(
+                        p
+                        for p in path.rglob("*")
+                        if p.suffix.lower() in _SUFFIXES
+                        and p.is_file()
+                        and not p.name.startswith((".", "_"))
+                    )
+                    for p in found:
+                        add_file(p, str(p))
+                elif path.is_file():
+                    add_file(path, str(path))
+                elif isinstance(src, str) and len(src) >= 16 and "/" not in src:
+                    client = client or Client()
+                    add_job(client.job(src))
+                else:
+                    raise InputError(
+                        f"`sources[{i}]`: no file or folder at `{src}`. Give "
+                        "predictions JSON, artifacts zips, v1 responses, folders of "
+                        "them, jobs, job ids or tidy frames."
+                    )
             else:
+                hint = ""
+                if isinstance(src, (list, tuple)):
+                    hint = " (a nested list? pass one flat list of sources)"
                 raise InputError(
-                    f"`sources[{i}]`: no file or folder at `{src}`. Give predictions "
-                    "JSON, artifacts zips, v1 responses, folders of them, jobs, job "
-                    "ids or tidy frames."
+                    f"`sources[{i}]` is a {type(src).__name__}{hint}; give paths, "
+                    "frames, `Job`/`JobGroup` objects or job ids."
                 )
-        else:
-            hint = ""
-            if isinstance(src, (list, tuple)):
-                hint = " (a nested list? pass one flat list of sources)"
-            raise InputError(
-                f"`sources[{i}]` is a {type(src).__name__}{hint}; give paths, "
-                "frames, `Job`/`JobGroup` objects or job ids."
-            )
-    return tasks
+    except BaseException:
+        hasher.shutdown(cancel_futures=True)
+        raise
+    hasher.shutdown()
+    unique, seen = [], set()
+    for task in tasks:
+        if isinstance(task["digest"], Future):
+            task["digest"] = task["digest"].result()
+        if task["digest"] not in seen:
+            seen.add(task["digest"])
+            unique.append(task)
+    return unique
 
 
 def _partition_on(partition_on) -> tuple[str, ...]:
@@ -274,18 +290,26 @@ def _run(pending: list[dict], client, workers):
         for task in pending:
             yield [_corpus_write.convert(task)]
         return
+    yield from in_processes(_corpus_write.convert, pending, n)
+
+
+def in_processes(func, items: list, workers: int, *, batch: int | None = None):
+    """Run ``func`` on each item in ``workers`` spawned processes, with Dask's
+    processes scheduler; yield the results batch by batch (``batch`` items, default
+    twice ``workers``), in order."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    batch = 2 * n
-    with ProcessPoolExecutor(
-        n, mp_context=get_context("spawn"), initializer=_corpus_write.tune_malloc
-    ) as pool:
-        for i in range(0, len(pending), batch):
-            chunk = [
-                dask.delayed(_corpus_write.convert)(t) for t in pending[i : i + batch]
-            ]
-            yield list(dask.compute(*chunk, scheduler="processes", pool=pool))
+    batch = batch or 2 * workers
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        for i in range(0, len(items), batch):
+            chunk = [dask.delayed(func)(t) for t in items[i : i + batch]]
+            # chunksize=1: one task per submit. Dask's default packs the ready
+            # tasks into one submit, and a pool that starts its processes on
+            # demand then ran every source in a single process.
+            yield list(
+                dask.compute(*chunk, scheduler="processes", pool=pool, chunksize=1)
+            )
 
 
 def read_corpus(root, *, filters=None, columns=None):

@@ -398,3 +398,21 @@ def test_conversion_on_a_dask_cluster(sources, tmp_path):
     got = humelab.read_corpus(tmp_path).compute()
     expected = pd.concat(parts[:3] + [frames[0]], ignore_index=True)
     pd.testing.assert_frame_equal(_canonical(got), _canonical(expected))
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_local_conversion_uses_every_worker_process():
+    # Given 4 tasks for 2 worker processes (the machinery of `to_parquet(workers=2)`)
+    from humelab.corpus import in_processes
+
+    # When they run
+    batches = list(in_processes(_pid_after, [0.5] * 4, 2))
+    # Then results come back in batches of 2x the workers, from two processes (Dask
+    # once packed the ready tasks into one submit: one process did all the work)
+    assert [len(b) for b in batches] == [4]
+    pids = {pid for b in batches for pid in b}
+    assert len(pids) == 2 and os.getpid() not in pids
