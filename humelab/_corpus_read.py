@@ -1,9 +1,11 @@
-"""Reading a Parquet corpus back: one tidy pandas frame per file, and the Dask frame.
+"""Reading a Parquet corpus back: one tidy pandas frame per source, and the Dask frame.
 
-Private machinery behind :func:`humelab.read_corpus` (documented there). Each file
-of the corpus (one source in one partition) becomes one partition of the Dask
-frame, so a group of rows (source, file, model, group) never spans partitions.
-pyarrow and Dask are imported here: this module loads only with the ``dask`` extra.
+Private machinery behind :func:`humelab.read_corpus` (documented there). The files
+of one converted source (one per partition folder) become one partition of the Dask
+frame, joined in Arrow, so a group of rows (source, file, model, group) never spans
+partitions and reading one source back costs no concatenation in pandas. A source
+larger than :data:`PARTITION_ROWS` is split between its files. pyarrow and Dask are
+imported here: this module loads only with the ``dask`` extra.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from ._corpus_write import CORPUS_DTYPES, HIVE_NULL, MANIFEST, read_manifest
 from .errors import InputError, ReadError
 from .schema import CORE_COLUMNS
 
-__all__ = ["corpus_files", "meta", "read_file", "read_frame"]
+__all__ = ["PARTITION_ROWS", "corpus_files", "meta", "read_file", "read_frame"]
+
+#: Rows above which a source's files become separate partitions (about 160 MB).
+PARTITION_ROWS = 4_000_000
 
 
 def meta(columns=CORE_COLUMNS) -> pd.DataFrame:
@@ -104,13 +109,15 @@ def _path_keys(rel: str) -> dict:
     return keys
 
 
-def corpus_files(root, filters=None) -> tuple[list[tuple[str, bool]], tuple]:
-    """``(path, filter rows, attrs)`` of the corpus files (manifest order)
-    ``filters`` may keep, and the partition columns.
+def corpus_files(root, filters=None) -> tuple[list[tuple[list, dict]], tuple]:
+    """The partitions of the corpus ``filters`` may keep, and the partition columns.
 
-    Files are pruned by their partition folders and by the ``job_id``,
-    ``source`` and ``file`` values the manifest records for each; rows are
-    filtered when a file is read, unless every row of it is known to match.
+    Each partition is ``([(path, filter rows), ...], attrs)``: the files of one
+    source (manifest order), or of part of it when it has more than
+    :data:`PARTITION_ROWS` rows. Files are pruned by their partition folders and
+    by the ``job_id``, ``source`` and ``file`` values the manifest records for
+    each; rows are filtered when a file is read, unless every row of it is known
+    to match.
     """
     root = Path(root).expanduser()
     if not (root / MANIFEST).exists():
@@ -131,12 +138,21 @@ def corpus_files(root, filters=None) -> tuple[list[tuple[str, bool]], tuple]:
                 )
     out = []
     for entry in manifest["sources"].values():
+        attrs = entry.get("attrs") or {}
+        group, rows = [], 0
         for f in entry["files"]:
             keys = {**f.get("keys", {}), **_path_keys(f["path"])}
             may, every = _prune(keys, conjunctions)
-            if may:
-                attrs = entry.get("attrs") or {}
-                out.append((str(root / f["path"]), not every, attrs))
+            if not may:
+                continue
+            n = int(f.get("rows") or 0)
+            if group and rows + n > PARTITION_ROWS:
+                out.append((group, attrs))
+                group, rows = [], 0
+            group.append((str(root / f["path"]), not every))
+            rows += n
+        if group:
+            out.append((group, attrs))
     return out, partition_on
 
 
@@ -147,9 +163,15 @@ def _categorical(col: pa.ChunkedArray) -> pd.Categorical:
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if not pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_encode()
-    codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+    codes = arr.indices
+    if codes.null_count:
+        codes = pc.fill_null(codes, -1)
+    codes = codes.to_numpy(zero_copy_only=False)
     cats = pd.Index(arr.dictionary.to_numpy(zero_copy_only=False), dtype=_STR)
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(cats))
+    # the codes come from the Parquet dictionary itself: no need to check them
+    return pd.Categorical.from_codes(
+        codes, dtype=pd.CategoricalDtype(cats), validate=False
+    )
 
 
 def _column(table: pa.Table, name: str):
@@ -159,35 +181,63 @@ def _column(table: pa.Table, name: str):
         return _categorical(col)
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if want == "Int32":
+        if not arr.null_count:
+            values = arr.to_numpy(zero_copy_only=False).astype("int32", copy=False)
+            return pd.arrays.IntegerArray(values, np.zeros(len(arr), bool))
         values = arr.fill_null(0).to_numpy(zero_copy_only=False).astype("int32")
         mask = arr.is_null().to_numpy(zero_copy_only=False)
         return pd.arrays.IntegerArray(values, mask)
     return arr.to_numpy(zero_copy_only=False).astype(want, copy=False)
 
 
-def read_file(
-    path: str, *, root, partition_on, filters=None, columns=None, filter_rows=True
-):
-    """One corpus file as a tidy pandas frame (the corpus dtypes, in order)."""
-    cols = list(CORE_COLUMNS if columns is None else columns)
-    conjunctions = _conjunctions(filters) if filter_rows else []
-    need = set(cols) | {item[0] for conj in conjunctions for item in conj}
+def _constant(value, n: int) -> pa.DictionaryArray:
+    """A partition folder's value as a dictionary column of ``n`` rows."""
+    if value is None:
+        codes = pa.nulls(n, pa.int32())
+    else:
+        codes = pa.array(np.zeros(n, np.int32))
+    return pa.DictionaryArray.from_arrays(codes, pa.array([value], pa.string()))
+
+
+def _table(path: str, *, root, partition_on, filters, need, filter_rows) -> pa.Table:
+    """One corpus file as an Arrow table: its stored columns and its folders'."""
     rel = Path(path).relative_to(Path(root)).as_posix()
     parts = {c: v[0] for c, v in _path_keys(rel).items() if c in partition_on}
     stored = [c for c in CORE_COLUMNS if c in need and c not in parts]
     table = pq.read_table(path, columns=stored)
     for c, value in parts.items():
         if c in need:
-            codes = pa.array(np.zeros(table.num_rows, np.int32))
-            if value is None:
-                codes = pa.nulls(table.num_rows, pa.int32())
-            const = pa.DictionaryArray.from_arrays(
-                codes, pa.array([value], pa.string())
-            )
-            table = table.append_column(c, const)
-    if conjunctions:
+            table = table.append_column(c, _constant(value, table.num_rows))
+    if filter_rows and filters:
         table = table.filter(pq.filters_to_expression(filters))
-    return pd.DataFrame({c: _column(table, c) for c in cols})
+    return table
+
+
+def read_file(
+    paths, *, root, partition_on, filters=None, columns=None, filter_rows=True
+):
+    """Corpus files (one path, or ``(path, filter rows)`` pairs) as one tidy
+    pandas frame (the corpus dtypes, in order; the files' rows one after another).
+    """
+    if isinstance(paths, str):
+        paths = [(paths, filter_rows)]
+    cols = list(CORE_COLUMNS if columns is None else columns)
+    conjunctions = _conjunctions(filters)
+    need = set(cols) | {item[0] for conj in conjunctions for item in conj}
+    tables = [
+        _table(
+            path,
+            root=root,
+            partition_on=partition_on,
+            filters=filters,
+            need=need,
+            filter_rows=rows,
+        ).select(cols)
+        for path, rows in paths
+    ]
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    # copy=False: the columns are new arrays already; pandas would copy them again
+    return pd.DataFrame({c: _column(table, c) for c in cols}, copy=False)
 
 
 #: The dtype of the readers' category values (``str`` in pandas 3, else object).
@@ -195,14 +245,9 @@ _STR = pd.Series([], dtype="str").dtype
 
 
 def _read_part(part, root, partition_on, filters, columns):
-    path, filter_rows, attrs = part
+    paths, attrs = part
     df = read_file(
-        path,
-        root=root,
-        partition_on=partition_on,
-        filters=filters,
-        columns=columns,
-        filter_rows=filter_rows,
+        paths, root=root, partition_on=partition_on, filters=filters, columns=columns
     )
     # engine and simulated of the source: a computed frame of one engine keeps them
     df.attrs.update(attrs)
@@ -210,7 +255,7 @@ def _read_part(part, root, partition_on, filters, columns):
 
 
 def read_frame(root, *, filters=None, columns=None) -> dd.DataFrame:
-    """The Dask frame of a corpus: one partition per file, in manifest order."""
+    """The Dask frame of a corpus: one partition per source, in manifest order."""
     if columns is not None:
         columns = [columns] if isinstance(columns, str) else list(columns)
         unknown = [c for c in columns if c not in CORE_COLUMNS]
@@ -219,13 +264,13 @@ def read_frame(root, *, filters=None, columns=None) -> dd.DataFrame:
                 f"read_corpus: unknown column(s) {', '.join(map(repr, unknown))} in "
                 f"`columns`; a corpus has {', '.join(CORE_COLUMNS)}."
             )
-    paths, partition_on = corpus_files(root, filters)
+    parts, partition_on = corpus_files(root, filters)
     cols = list(CORE_COLUMNS if columns is None else columns)
-    if not paths:
+    if not parts:
         return dd.from_pandas(meta(cols), npartitions=1)
     return dd.from_map(
         _read_part,
-        paths,
+        parts,
         root=str(Path(root).expanduser()),
         partition_on=partition_on,
         filters=filters,

@@ -5,8 +5,8 @@ Private machinery behind :mod:`humelab.analysis`, which wraps those three functi
 with :func:`on_dask`: a pandas frame goes to the pandas function unchanged, a Dask
 frame is computed partition-wise with the same function. That gives the same numbers
 as on pandas when no group spans partitions, which holds for a corpus: each
-partition is one file of it (one source in one partition folder) and the groups
-include ``source``. Dask itself is never imported here: a Dask frame is recognised
+partition is one converted source (a very large one: some of its partition folders)
+and the groups include ``source``. Dask itself is never imported here: a Dask frame is recognised
 by its type's module, so ``import humelab`` stays free of it.
 """
 

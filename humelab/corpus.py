@@ -2,9 +2,9 @@
 
 :func:`to_parquet` converts predictions JSON, artifacts zips, v1 responses, finished
 jobs and tidy frames into one hive-partitioned Parquet dataset with the contract's
-dtypes; :func:`read_corpus` returns it as a ``dask.dataframe`` whose partitions are
-its files, so the analysis functions (:func:`humelab.top_emotions`,
-:func:`humelab.summarize`, :func:`humelab.resample`) run on it file by file.
+dtypes; :func:`read_corpus` returns it as a ``dask.dataframe`` with one partition per
+converted source, so the analysis functions (:func:`humelab.top_emotions`,
+:func:`humelab.summarize`, :func:`humelab.resample`) run on it source by source.
 
 Needs the ``dask`` extra (``pip install "humelab[dask]"``: ``dask[dataframe]``,
 ``distributed``, ``pyarrow``). ``import humelab`` does not load this module; the
@@ -330,8 +330,9 @@ def read_corpus(root, *, filters=None, columns=None):
     -------
     dask.dataframe.DataFrame
         The tidy long frame (see :mod:`humelab.schema`) with the corpus dtypes
-        (``score`` float32), one partition per file of the corpus (one source in
-        one partition folder), in the order the sources were added.
+        (``score`` float32), one partition per converted source (its files in
+        the partition folders, joined; a source of more than 4 million rows is
+        split between its files), in the order the sources were added.
         ``.compute()`` gives the pandas frame.
 
     Raises

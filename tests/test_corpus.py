@@ -102,9 +102,10 @@ def test_compute_equals_concat_of_the_readers(sources, corpus):
     # And the same rows as pandas.concat of the readers, scores exact
     assert len(got) == len(expected) == int(summary["rows"].sum())
     pd.testing.assert_frame_equal(_canonical(got), _canonical(expected))
-    # And one partition per source per model folder
+    # And one file per source per model folder, one partition per source
     n_files = sum(len(f.groupby("model", observed=True)) for f in expected_parts)
-    assert ddf.npartitions == n_files == int(summary["files"].sum())
+    assert n_files == int(summary["files"].sum())
+    assert ddf.npartitions == len(expected_parts)
     layout = {p.parent.name for p in root.rglob("*.parquet")}
     assert layout == {f"model={m}" for m in expected["model"].unique()}
 
@@ -207,7 +208,7 @@ def test_filters_prune_folders_and_rows(corpus):
     root, _ = corpus
     whole = humelab.read_corpus(root).compute()
     face = humelab.read_corpus(root, filters=[("model", "==", "face")])
-    # Then only face files are read (one partition per face file)
+    # Then only face files are read (one partition per source with a face file)
     assert face.npartitions == len(list(root.glob("model=face/*.parquet")))
     got = face.compute()
     assert set(got["model"]) == {"face"}
@@ -225,12 +226,11 @@ def test_filters_prune_folders_and_rows(corpus):
     src = whole["source"].iloc[0]
     one = humelab.read_corpus(root, filters=[("source", "==", src)])
     manifest = json.loads((root / "_humelab_corpus.json").read_text())
-    n_files = sum(
-        src in f["keys"]["source"]
+    n_sources = sum(
+        any(src in f["keys"]["source"] for f in e["files"])
         for e in manifest["sources"].values()
-        for f in e["files"]
     )
-    assert one.npartitions == n_files < face.npartitions + 20
+    assert one.npartitions == n_sources < face.npartitions
     assert len(one.compute()) == int((whole["source"] == src).sum())
     # And columns= reads only those columns, in that order
     few = humelab.read_corpus(root, columns=["name", "score"]).compute()
@@ -416,3 +416,18 @@ def test_local_conversion_uses_every_worker_process():
     assert [len(b) for b in batches] == [4]
     pids = {pid for b in batches for pid in b}
     assert len(pids) == 2 and os.getpid() not in pids
+
+
+def test_a_large_source_is_split_between_its_files(corpus, monkeypatch):
+    # Given sources larger than the rows of one partition
+    from humelab import _corpus_read
+
+    root, summary = corpus
+    whole = humelab.read_corpus(root).compute()
+    monkeypatch.setattr(_corpus_read, "PARTITION_ROWS", 1000)
+    # When the corpus is read
+    ddf = humelab.read_corpus(root)
+    # Then their files become separate partitions (a group still in one of them)
+    assert len(summary) < ddf.npartitions <= int(summary["files"].sum())
+    got = ddf.compute()
+    pd.testing.assert_frame_equal(_canonical(got), _canonical(whole))
