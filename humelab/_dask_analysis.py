@@ -6,8 +6,8 @@ with :func:`on_dask`: a pandas frame goes to the pandas function unchanged, a Da
 frame is computed partition-wise with the same function. That gives the same numbers
 as on pandas when no group spans partitions, which holds for a corpus: each
 partition is one converted source (a very large one: some of its partition folders)
-and the groups include ``source``. Dask itself is never imported here: a Dask frame is recognised
-by its type's module, so ``import humelab`` stays free of it.
+and the groups include ``source``. Dask itself is never imported here: a Dask frame
+is recognised by its type's module, so ``import humelab`` stays free of it.
 """
 
 from __future__ import annotations
