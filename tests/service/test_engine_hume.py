@@ -12,11 +12,13 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ import soundfile as sf
 from PIL import Image
 
 import humelab
-from humelab.service.engines import get_engine
+from humelab.service.engines import EngineFatal, MediaInput, get_engine
 from humelab.service.engines.hume import HumeEngine
 from humelab.service.media import frame_indices
 from humelab.service.v1_standin import V1StandIn
@@ -603,6 +605,55 @@ def test_never_more_requests_in_flight_than_max_concurrency(fresh, service, tmp_
     assert job["state"]["status"] == "COMPLETED"
     assert len(fresh.uploads(status=200)) == 6
     assert fresh.max_in_flight == 2
+
+
+# -- pickling (how the engine travels to Dask workers) ---------------------------------
+
+
+def test_pickled_engine_works_with_its_own_locks_and_sessions(fresh, tmp_path):
+    # Given an engine that has already measured (a session open in this thread)
+    wavs = [make_wav(tmp_path / f"p{i}.wav", 1.0, seed=20 + i) for i in range(6)]
+    items = [MediaInput(w.name, path=w) for w in wavs]
+    engine = _engine(fresh, max_concurrency=2, max_retries=3, timeout=30.0)
+    first = engine.measure(items[0], models={"prosody": {}}, transcription={})
+    # When it is pickled and unpickled
+    copy = pickle.loads(pickle.dumps(engine))
+    # Then the copy has the configuration and nothing of the original's runtime
+    assert repr(copy) == repr(engine) and KEY not in repr(copy)
+    state = engine.__getstate__()
+    assert all(isinstance(v, (str, int, float)) for v in state.values())
+    for name in ("url", "max_concurrency", "max_retries", "backoff", "timeout"):
+        assert getattr(copy, name) == getattr(engine, name)
+    assert copy._slots is not engine._slots
+    assert copy._stats_lock is not engine._stats_lock
+    assert getattr(copy._local, "session", None) is None
+    assert engine.activity()["requests"] == 1 and copy.activity()["requests"] == 0
+    # and it measures as the original did, with the key
+    again = copy.measure(items[0], models={"prosody": {}}, transcription={})
+    assert (again.entry, again.usage) == (first.entry, first.usage)
+    # keeping its own limit of requests in flight across threads
+    fresh.clear()
+    fresh.latency_ms = 150
+    with ThreadPoolExecutor(4) as pool:
+        done = list(
+            pool.map(
+                lambda it: copy.measure(it, models={"prosody": {}}, transcription={}),
+                items,
+            )
+        )
+    assert len(done) == 6 and fresh.max_in_flight == 2
+    assert copy.activity()["requests"] == 7
+
+
+def test_pickled_engine_with_a_refused_key_never_shows_it(fresh, tmp_path):
+    wrong = "hk-wrong-key-pickled-456"
+    engine = HumeEngine(api_key=wrong, hume_url=fresh.url)
+    copy = pickle.loads(pickle.dumps(engine))
+    assert wrong not in repr(copy)
+    item = MediaInput("a.wav", path=make_wav(tmp_path / "a.wav", 1.0))
+    with pytest.raises(EngineFatal, match="HTTP 401") as info:
+        copy.measure(item, models={"prosody": {}}, transcription={})
+    assert wrong not in str(info.value) and wrong not in repr(info.value)
 
 
 # -- the key stays secret -------------------------------------------------------------

@@ -88,6 +88,19 @@ def _add_usage(a: dict, b: dict) -> dict:
     return {k: a[k] + b[k] for k in a}
 
 
+#: What a pickled engine carries (the rest is rebuilt in the receiving process).
+_CONFIG = (
+    "_key",
+    "url",
+    "max_concurrency",
+    "max_retries",
+    "backoff",
+    "max_backoff",
+    "timeout",
+    "frames_per_request",
+)
+
+
 class _Fail(Exception):
     """A request that will not succeed (message ready for the user)."""
 
@@ -105,8 +118,9 @@ class HumeEngine(Engine):
         Base URL of Hume's v1 API. Default: ``HUME_V1_URL``, else
         ``https://api.cloud.hume.ai``.
     max_concurrency : int
-        Most requests in flight to Hume at once, over all jobs and files (default
-        2). Media conversion does not count: it overlaps the requests.
+        Most requests in flight to Hume at once, over all jobs and files of one
+        process (default 2); on a Dask cluster each worker process has this many.
+        Media conversion does not count: it overlaps the requests.
     max_retries : int
         Retries of one request after 429, 5xx or a connection error (default 5);
         then the file fails with an error entry.
@@ -133,6 +147,12 @@ class HumeEngine(Engine):
     at least 10 s per request; failed requests are free. A finished job's details
     carry what was sent in ``usage`` (see :func:`humelab._cost.estimate` for the
     figures before sending).
+
+    The engine can be pickled, which is how ``serve(dask_scheduler=...)`` sends it
+    to Dask workers: the pickle holds its configuration, the key included (the
+    workers call Hume with it), and each process that unpickles it starts its own
+    request slots, HTTP sessions and activity counters. A pickle therefore holds
+    the key in clear: keep it off disk and off untrusted networks.
 
     Examples
     --------
@@ -184,11 +204,34 @@ class HumeEngine(Engine):
         self.max_backoff = float(max_backoff)
         self.timeout = float(timeout)
         self.frames_per_request = frames_per_request
-        self._slots = threading.BoundedSemaphore(max_concurrency)
-        self._local = threading.local()
+        self._start()
+
+    def _start(self) -> None:
+        """Fresh per-process parts: request slots, sessions, activity counters."""
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._local = threading.local()  # one requests.Session per thread
         self._stats_lock = threading.Lock()
         self._spans: list[tuple[float, float]] = []
         self._convert = 0.0
+
+    def __getstate__(self) -> dict:
+        """The configuration only (the key included), for pickling.
+
+        Returns
+        -------
+        dict
+            The attributes named in ``_CONFIG``. Locks, sessions and activity
+            counters belong to one process: they are left out and made anew by
+            :meth:`__setstate__`. This is how the engine travels to Dask workers
+            (:mod:`humelab.service._dask_runner`).
+        """
+        return {k: getattr(self, k) for k in _CONFIG}
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore the configuration and start fresh per-process parts."""
+        for k in _CONFIG:
+            setattr(self, k, state[k])
+        self._start()
 
     def __repr__(self) -> str:
         return (
