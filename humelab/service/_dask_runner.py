@@ -19,6 +19,13 @@ scheduler run the task again on another worker; the service takes the one result
 that comes back, so a file is never lost or counted twice (a paid engine may have
 been called for it twice). ``distributed`` is imported when a cluster is used (the
 ``dask`` extra), never by ``import humelab``.
+
+Engines travel by pickle. The ``hume`` engine pickles its configuration, Hume's
+key included (the workers call Hume with it), and starts fresh locks and HTTP
+sessions in each worker process; its ``max_concurrency`` then holds per worker
+process. The pickle goes with each task inside :class:`_Sealed`, whose repr shows
+only its size, so no log line of Dask's (a failed task's arguments) can show the key.
+An engine that cannot be pickled is refused with the thread runner as the way out.
 """
 
 from __future__ import annotations
@@ -41,10 +48,25 @@ INPUTS = ("bytes", "shared")
 _ENGINES: dict[str, object] = {}
 
 
-def _engine(token: str, blob: bytes):
+class _Sealed:
+    """A pickled engine, which may hold a secret: its repr never shows the bytes."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __reduce__(self):
+        return (_Sealed, (self.data,))
+
+    def __repr__(self) -> str:
+        return f"<pickled engine, {len(self.data)} bytes>"
+
+
+def _engine(token: str, blob: _Sealed):
     engine = _ENGINES.get(token)
     if engine is None:
-        engine = _ENGINES[token] = pickle.loads(blob)
+        engine = _ENGINES[token] = pickle.loads(blob.data)
     return engine
 
 
@@ -141,13 +163,14 @@ class DaskMeasure:
         self.simulated = engine.simulated
         self.inputs = inputs
         try:
-            self._blob = pickle.dumps(engine)
+            blob = pickle.dumps(engine)
         except Exception as exc:
             raise HumelabError(
                 f"The {engine.name!r} engine cannot be sent to Dask workers "
                 f"({type(exc).__name__}: {exc}); measure with the thread runner."
             ) from None
-        self._token = hashlib.blake2b(self._blob, digest_size=16).hexdigest()
+        self._token = hashlib.blake2b(blob, digest_size=16).hexdigest()
+        self._blob = _Sealed(blob)
         if isinstance(scheduler, distributed.Client):
             self.client, self._own = scheduler, False
         else:

@@ -1,11 +1,14 @@
 """Measurement on a Dask cluster (serve(dask_scheduler=...)) against the thread runner.
 
 A real ``distributed.LocalCluster`` with two worker processes (one thread each) is
-started once for the module; jobs go through the service's HTTP API.
+started once for the module; jobs go through the service's HTTP API. The ``hume``
+engine's jobs call a local v1 stand-in over loopback from the worker processes.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
 import threading
@@ -15,7 +18,11 @@ import pytest
 import requests
 
 import humelab
-from tests.media import make_video, make_wav
+from humelab.service import _dask_runner
+from humelab.service.engines.simulated import SimulatedEngine
+from humelab.service.v1_standin import V1StandIn
+from tests.media import make_image, make_video, make_wav
+from tests.service.test_engine_hume import KEY
 
 distributed = pytest.importorskip("distributed", reason="needs the `dask` extra")
 
@@ -41,13 +48,28 @@ def media(tmp_path_factory):
     return folder, files
 
 
+@pytest.fixture(scope="module")
+def standin():
+    with V1StandIn(api_key=KEY) as s:
+        yield s
+
+
 def _serve(tmp_path, name, **options):
     return humelab.serve(
         data_dir=tmp_path / name, quiet=True, allow_private_urls=True, **options
     )
 
 
-def _run_job(server, files, *, extra=(), timeout=90.0):
+def _hume(standin, api_key=KEY):
+    """``serve`` options of a ``hume`` engine calling the stand-in."""
+    options = {"api_key": api_key, "hume_url": standin.url, "backoff": 0.01}
+    return {"engine": "hume", "engine_options": options}
+
+
+_MODELS = {"prosody": {}, "burst": {}, "face": {}}
+
+
+def _run_job(server, files, *, extra=(), models=None, timeout=90.0):
     """Upload ``files`` (plus ``extra`` (name, bytes) pairs) and wait; (job, bytes)."""
     http = requests.Session()
     http.headers["X-Hume-Api-Key"] = server.api_key
@@ -56,7 +78,7 @@ def _run_job(server, files, *, extra=(), timeout=90.0):
     r = http.post(
         server.url + "/v0/batch/jobs",
         files=uploads,
-        data={"json": '{"models": {"prosody": {}, "burst": {}, "face": {}}}'},
+        data={"json": json.dumps({"models": models or _MODELS})},
         timeout=60,
     )
     assert r.status_code == 200, r.text
@@ -174,8 +196,143 @@ def test_scheduler_from_the_environment(cluster, media, tmp_path, monkeypatch):
     assert job["state"]["status"] == "COMPLETED"
 
 
-def test_an_engine_that_cannot_travel_is_refused(tmp_path, monkeypatch):
-    # The hume engine holds locks and connection pools: it is not sent to workers
-    monkeypatch.setenv("HUME_API_KEY", "not-a-real-key")
-    with pytest.raises(humelab.HumelabError, match="cannot be sent to Dask workers"):
-        _serve(tmp_path, "h", engine="hume", dask_scheduler="tcp://127.0.0.1:9")
+class _LockedEngine(SimulatedEngine):
+    """A simulated engine holding a lock: it cannot be pickled."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+
+def test_an_engine_that_cannot_travel_is_refused(tmp_path):
+    with pytest.raises(
+        humelab.HumelabError,
+        match=r"cannot be sent to Dask workers \(TypeError: .*lock.*thread runner",
+    ):
+        _serve(
+            tmp_path, "h", engine=_LockedEngine(), dask_scheduler="tcp://127.0.0.1:9"
+        )
+
+
+# -- the hume engine on the workers ---------------------------------------------------
+
+
+def test_hume_engine_on_worker_processes_matches_the_thread_runner(
+    cluster, standin, tmp_path
+):
+    # Given audio, a talking video, an image and a broken file for prosody and face
+    folder = tmp_path / "in"
+    folder.mkdir()
+    files = [make_wav(folder / f"talk{i}.wav", 1.5 + i / 2, seed=i) for i in range(3)]
+    files.append(make_video(folder / "face.mp4", 2.0, size=(320, 240)))
+    files.append(make_image(folder / "pic.png", (320, 240), seed=4))
+    broken = [("broken.wav", b"RIFF....not audio")]
+    models = {"prosody": {}, "face": {"identify_faces": True}, "burst": {}}
+    standin.clear()
+    # When one service measures it with threads, one on the cluster's processes
+    with _serve(tmp_path, "threads", workers=2, **_hume(standin)) as local:
+        job_a, body_a = _run_job(local, files, extra=broken, models=models)
+    sent_by_threads = len(standin.uploads(status=200))
+    client = distributed.Client(cluster.scheduler_address, set_as_default=False)
+    try:
+        client.wait_for_workers(2, timeout=60)
+        with _serve(
+            tmp_path, "cluster", dask_scheduler=client, **_hume(standin)
+        ) as remote:
+            job_b, body_b = _run_job(remote, files, extra=broken, models=models)
+        # (the engine was rebuilt in the worker processes, not in this one)
+        rebuilt = client.run(lambda: [repr(e) for e in _dask_runner._ENGINES.values()])
+    finally:
+        client.close()
+    assert any("HumeEngine" in r for reprs in rebuilt.values() for r in reprs)
+    # Then both completed, with byte-identical predictions and the same usage
+    assert job_a["state"]["status"] == job_b["state"]["status"] == "COMPLETED"
+    assert (job_a["engine"], job_b["engine"]) == ("hume", "hume")
+    assert body_a == body_b
+    assert job_a["usage"] == job_b["usage"] and job_a["usage"]["requests"] > 0
+    # and the workers did send the cluster's requests to the stand-in
+    assert len(standin.uploads(status=200)) == 2 * sent_by_threads
+    frame = humelab.read_predictions(body_b, errors="ignore")
+    assert set(frame["file"]) == {p.name for p in files}
+    assert {"prosody", "face"} <= set(frame["model"])
+    errors = humelab.read_errors(body_b)
+    assert any("broken.wav" in f for f in errors["file"])
+    assert errors["message"].str.contains("cannot measure `burst`").sum() == 4
+
+
+class _Lines(logging.Handler):
+    """Keeps every formatted ``humelab`` log line of a worker process."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+def _watch_humelab_log() -> None:
+    logger = logging.getLogger("humelab")
+    if not any(isinstance(h, _Lines) for h in logger.handlers):
+        logger.addHandler(_Lines())
+    logger.setLevel(logging.DEBUG)
+
+
+def _humelab_log() -> list[str]:
+    handlers = logging.getLogger("humelab").handlers
+    return [line for h in handlers if isinstance(h, _Lines) for line in h.lines]
+
+
+def test_humes_key_stays_out_of_reprs_logs_and_errors_on_a_cluster(
+    cluster, standin, tmp_path, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    wrong = "hk-WRONG-0c4e7d1a9b3f5e28-SECRET"
+    wavs = [make_wav(tmp_path / f"k{i}.wav", 1.0, seed=40 + i) for i in range(3)]
+    img = make_image(tmp_path / "k.png")
+    client = distributed.Client(cluster.scheduler_address, set_as_default=False)
+    try:
+        client.wait_for_workers(2, timeout=60)
+        client.run(_watch_humelab_log)
+        # Given a job on the workers where Hume is busy once and rejects a file
+        standin.clear()
+        standin.fail_next(503, retry_after=0, times=1)
+        standin.fail_next(415, endpoint="video")
+        with _serve(tmp_path, "good", dask_scheduler=client, **_hume(standin)) as s:
+            assert KEY not in repr(s) and KEY not in repr(s.runner._measurer._blob)
+            good, _ = _run_job(
+                s, [*wavs, img], models={"prosody": {}, "face": {}, "burst": {}}
+            )
+        # and a job whose key the stand-in refuses (HTTP 401)
+        with _serve(
+            tmp_path, "bad", dask_scheduler=client, **_hume(standin, api_key=wrong)
+        ) as s:
+            bad, body = _run_job(s, wavs, models={"prosody": {}})
+        worker_lines = [line for v in client.run(_humelab_log).values() for line in v]
+        dask_logs = [client.get_scheduler_logs(), client.get_worker_logs()]
+    finally:
+        client.close()
+    # Then the first completed (a retry logged on a worker, a file error) ...
+    assert good["state"]["status"] == "COMPLETED"
+    assert good["usage"]["retries"] == 1 and good["state"]["num_errors"] >= 2
+    assert any("retry 1" in line for line in worker_lines)
+    assert any(r.name.startswith("humelab") for r in caplog.records)
+    # ... the second failed, saying so without the key
+    assert bad["state"]["status"] == "FAILED"
+    msg = bad["state"]["message"]
+    assert "HTTP 401" in msg and "HUME_API_KEY" in msg
+    # And neither key is in any job detail, result, log line or data file
+    everything = [
+        json.dumps([good, bad]),
+        body.decode(),
+        *worker_lines,
+        repr(dask_logs),
+        *(r.getMessage() for r in caplog.records),
+    ]
+    files = [p for name in ("good", "bad") for p in (tmp_path / name).rglob("*")]
+    files = [p for p in files if p.is_file()]
+    assert len(files) > 4
+    for key in (KEY, wrong):
+        for text in everything:
+            assert key not in text
+        for p in files:
+            assert key.encode() not in p.read_bytes(), p
