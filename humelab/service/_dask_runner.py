@@ -38,6 +38,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import HumelabError, InputError
+from ._dask_batch import Batcher
 from .engines.base import EngineError, EngineFatal
 
 __all__ = ["DaskMeasure", "INPUTS"]
@@ -70,22 +71,50 @@ def _engine(token: str, blob: _Sealed):
     return engine
 
 
-def _measure_on_worker(token, blob, item_class, fields, models, transcription):
+class _Scratch:
+    """Where a batch's shipped inputs are written on a worker: one temporary folder,
+    a numbered subfolder only for a name already used in the batch."""
+
+    def __init__(self):
+        self.root: Path | None = None
+        self._used: set[str] = set()
+        self._folders = 0
+
+    def path(self, name: str) -> Path:
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="humelab-measure-"))
+        folder = self.root
+        if name in self._used:
+            self._folders += 1
+            folder = self.root / str(self._folders)
+            folder.mkdir()
+        self._used.add(name)
+        return folder / name
+
+    def close(self) -> None:
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _measure_on_worker(
+    token, blob, item_class, fields, models, transcription, scratch=None
+):
     """Runs on a worker: rebuild the item (writing shipped bytes), measure it.
 
     Returns ``("ok", entry)``, ``("error", message, usage)`` for an
     :class:`EngineError`, ``("fatal", message)`` or ``("bug", message)``; messages
-    name the file, never the worker's temporary paths.
+    name the file, never the worker's temporary paths. Shipped bytes go to
+    ``scratch`` (a :class:`_Scratch` the caller removes), else to a folder of their
+    own, removed here.
     """
     engine = _engine(token, blob)
-    tmp = None
+    own = scratch is None
+    scratch = _Scratch() if own else scratch
     values, temp_paths = {}, {}
     try:
         for name, value in fields.items():
             if isinstance(value, tuple) and value and value[0] == "bytes":
-                if tmp is None:
-                    tmp = Path(tempfile.mkdtemp(prefix="humelab-measure-"))
-                path = tmp / value[1]
+                path = scratch.path(value[1])
                 path.write_bytes(value[2])
                 values[name] = path
                 temp_paths[str(path)] = value[1]
@@ -98,8 +127,8 @@ def _measure_on_worker(token, blob, item_class, fields, models, transcription):
         def scrub(text: str) -> str:
             for path, shown in temp_paths.items():
                 text = text.replace(path, shown)
-            if tmp is not None:
-                text = text.replace(str(tmp), "<worker folder>")
+            if scratch.root is not None:
+                text = text.replace(str(scratch.root), "<worker folder>")
             return text
 
         try:
@@ -114,8 +143,19 @@ def _measure_on_worker(token, blob, item_class, fields, models, transcription):
         except Exception as exc:  # an engine bug: reported like the thread runner does
             return ("bug", scrub(f"{type(exc).__name__}: {exc}"))
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if own:
+            scratch.close()
+
+
+def _measure_batch_on_worker(token, blob, tasks):
+    """Runs on a worker: :func:`_measure_on_worker` for each task of a batch
+    (``(item_class, fields, models, transcription)``), results in order; the
+    batch's shipped inputs share one temporary folder."""
+    scratch = _Scratch()
+    try:
+        return [_measure_on_worker(token, blob, *task, scratch) for task in tasks]
+    finally:
+        scratch.close()
 
 
 class _WorkerBug(Exception):
@@ -186,6 +226,8 @@ class DaskMeasure:
                     "`dask_scheduler` to measure with threads."
                 ) from None
             self._own = True
+        # files go in batches while every worker thread is busy (two tasks each)
+        self._batcher = Batcher(self._submit, lambda: 2 * self.nthreads())
 
     def nthreads(self) -> int:
         """Threads of the cluster's workers now (at least 1)."""
@@ -203,22 +245,21 @@ class DaskMeasure:
             out[f.name] = value
         return out
 
+    def _submit(self, tasks: list):
+        return self.client.submit(
+            _measure_batch_on_worker, self._token, self._blob, tasks, pure=False
+        )
+
     def measure(self, item, *, models: dict, transcription):
         """Measure ``item`` on a worker; the engine's result, or its error, here."""
-        future = self.client.submit(
-            _measure_on_worker,
-            self._token,
-            self._blob,
-            type(item),
-            self._fields(item),
-            models,
-            transcription,
-            pure=False,
+        fields = self._fields(item)
+        shipped = sum(
+            len(v[2])
+            for v in fields.values()
+            if isinstance(v, tuple) and v[:1] == ("bytes",)
         )
-        try:
-            status, *rest = future.result()
-        finally:
-            future.release()
+        task = (type(item), fields, models, transcription)
+        status, *rest = self._batcher.put(task, shipped).result()
         if status == "ok":
             return rest[0]
         if status == "fatal":
@@ -231,5 +272,6 @@ class DaskMeasure:
 
     def close(self) -> None:
         """Disconnect from the scheduler (a client passed in is left open)."""
+        self._batcher.close()
         if self._own:
             self.client.close()

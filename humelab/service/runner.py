@@ -103,8 +103,8 @@ class Runner:
         Free-space reserve checked while fetching and expanding.
     dask_scheduler : str or distributed.Client, optional
         Measure each file on this Dask cluster instead of this process (see
-        :mod:`._dask_runner`); ``workers`` then defaults to twice the cluster's
-        threads (at least 8): threads here only wait for results.
+        :mod:`._dask_runner`); ``workers`` then defaults to eight times the
+        cluster's threads (at least 16): threads here only wait for results.
     dask_inputs : {"bytes", "shared"}
         How files reach the cluster's workers: shipped as bytes, or by path in a
         folder the workers share with the service.
@@ -136,7 +136,9 @@ class Runner:
         self._measurer = engine
         if dask_scheduler is not None:
             self._measurer = DaskMeasure(dask_scheduler, engine, inputs=dask_inputs)
-            workers = workers or max(8, 2 * self._measurer.nthreads())
+            # threads here only wait: enough of them that files queue up to be
+            # sent in batches while the cluster is busy
+            workers = workers or max(16, 8 * self._measurer.nthreads())
         self.workers = int(workers or min(8, os.cpu_count() or 2))
         if self.workers < 1:
             raise ValueError(f"`workers` must be at least 1, got {workers!r}.")

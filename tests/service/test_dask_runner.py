@@ -129,15 +129,36 @@ def test_tasks_run_on_worker_processes(cluster, media, tmp_path):
         with distributed.get_task_stream(client) as stream:
             with _serve(tmp_path, "s", dask_scheduler=client) as server:
                 job, _ = _run_job(server, files[:3])
+                sizes = server.runner._measurer._batcher.sizes
         assert job["state"]["status"] == "COMPLETED"
-        # Then one measurement task per file ran, on the worker processes
-        tasks = [t for t in stream.data if "_measure_on_worker" in str(t["key"])]
-        assert len(tasks) == 3
+        # Then measurement tasks ran on the worker processes, every file in one
+        tasks = [t for t in stream.data if "_measure_batch" in str(t["key"])]
+        assert len(tasks) == len(sizes) and sum(sizes) == 3
         assert {t["worker"] for t in tasks} <= set(client.scheduler_info()["workers"])
         pids = set(client.run(os.getpid).values())
         assert os.getpid() not in pids and len(pids) == 2
     finally:
         client.close()
+
+
+def test_files_wait_and_go_in_batches_while_the_cluster_is_busy(
+    cluster, media, tmp_path
+):
+    # Given a job of 30 files, more than the cluster's 4 task slots
+    folder, _ = media
+    many = [make_wav(folder / f"batch{i}.wav", 1.0, seed=200 + i) for i in range(30)]
+    with _serve(tmp_path, "threads", workers=2) as local:
+        _, expected = _run_job(local, many, models={"prosody": {}})
+    # When it is measured on the cluster
+    address = cluster.scheduler_address
+    with _serve(tmp_path, "cluster", dask_scheduler=address) as server:
+        job, body = _run_job(server, many, models={"prosody": {}})
+        sizes = list(server.runner._measurer._batcher.sizes)
+    # Then files that waited went several to a task, each file exactly once
+    assert job["state"]["status"] == "COMPLETED"
+    assert sum(sizes) == 30 and len(sizes) < 30 and max(sizes) <= 8
+    # And the predictions are the thread runner's, byte for byte
+    assert body == expected
 
 
 def test_killing_a_worker_mid_job_still_completes_it(cluster, media, tmp_path):
@@ -336,3 +357,34 @@ def test_humes_key_stays_out_of_reprs_logs_and_errors_on_a_cluster(
             assert key not in text
         for p in files:
             assert key.encode() not in p.read_bytes(), p
+
+
+def test_a_batch_measures_each_file_as_if_alone(media, tmp_path):
+    # Given one batch of three different wavs all named talk.wav (archive members
+    # from different folders), as a worker receives it
+    import pickle
+
+    from humelab.service.engines.base import MediaInput
+
+    engine = SimulatedEngine()
+    blob = _dask_runner._Sealed(pickle.dumps(engine))
+    _, files = media
+    models = {"prosody": {}}
+    tasks = [
+        (
+            MediaInput,
+            {"file": f"{d}/talk.wav", "path": ("bytes", "talk.wav", p.read_bytes())},
+            models,
+            None,
+        )
+        for d, p in zip("abc", files[:3], strict=True)
+    ]
+    # When the worker measures it
+    got = _dask_runner._measure_batch_on_worker("same-name", blob, tasks)
+    # Then each file is measured from its own bytes, as if measured alone
+    for (_, fields, _, _), p, result in zip(tasks, files[:3], got, strict=True):
+        alone = engine.measure(
+            MediaInput(file=fields["file"], path=p), models=models, transcription=None
+        )
+        assert result == ("ok", alone)
+    assert got[0] != got[1]
