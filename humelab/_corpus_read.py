@@ -10,6 +10,7 @@ imported here: this module loads only with the ``dask`` extra.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -33,6 +34,12 @@ PARTITION_ROWS = 4_000_000
 
 def meta(columns=CORE_COLUMNS) -> pd.DataFrame:
     """An empty frame with the corpus dtypes (categories unknown, as Dask wants)."""
+    return _meta(tuple(columns)).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _meta(columns: tuple) -> pd.DataFrame:
+    # built once per column list: it took longer than reading a small source
     empty = pd.DataFrame(
         {c: pd.Series([], dtype=CORPUS_DTYPES[c]) for c in columns},
     )
