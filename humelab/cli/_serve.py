@@ -98,7 +98,8 @@ def register(subparsers) -> None:
         type=int,
         default=2,
         metavar="N",
-        help="at most this many requests to Hume at once (`--engine hume`)",
+        help="at most this many requests to Hume at once, per process (per worker "
+        "process with `--dask-scheduler`; `--engine hume`)",
     )
     p.add_argument(
         "--allow-private-urls",
