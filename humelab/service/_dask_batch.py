@@ -47,7 +47,7 @@ class Batcher:
         submit: Callable,
         slots: Callable[[], int],
         *,
-        max_items: int = 8,
+        max_items: int = 32,
         max_bytes: int = 64 << 20,
     ):
         self._submit = submit

@@ -30,6 +30,7 @@ An engine that cannot be pickled is refused with the thread runner as the way ou
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import pickle
@@ -45,6 +46,8 @@ __all__ = ["DaskMeasure", "INPUTS"]
 
 #: How inputs reach the workers.
 INPUTS = ("bytes", "shared")
+#: Files per task at most, when files wait for a free worker thread.
+BATCH_FILES = 32
 #: Engines rebuilt in this (worker) process, by the digest of their pickle.
 _ENGINES: dict[str, object] = {}
 
@@ -153,7 +156,12 @@ def _measure_batch_on_worker(token, blob, tasks):
     batch's shipped inputs share one temporary folder."""
     scratch = _Scratch()
     try:
-        return [_measure_on_worker(token, blob, *task, scratch) for task in tasks]
+        return [
+            ("bug", task[1])
+            if task[0] == "unreadable"
+            else _measure_on_worker(token, blob, *task, scratch)
+            for task in tasks
+        ]
     finally:
         scratch.close()
 
@@ -227,7 +235,9 @@ class DaskMeasure:
                 ) from None
             self._own = True
         # files go in batches while every worker thread is busy (two tasks each)
-        self._batcher = Batcher(self._submit, lambda: 2 * self.nthreads())
+        self._batcher = Batcher(
+            self._submit, lambda: 2 * self.nthreads(), max_items=BATCH_FILES
+        )
 
     def nthreads(self) -> int:
         """Threads of the cluster's workers now (at least 1)."""
@@ -245,21 +255,37 @@ class DaskMeasure:
             out[f.name] = value
         return out
 
-    def _submit(self, tasks: list):
+    def _shipped(self, item) -> int:
+        """Bytes of ``item`` that would travel with its task."""
+        if self.inputs != "bytes":
+            return 0
+        total = 0
+        for f in dataclasses.fields(item):
+            value = getattr(item, f.name)
+            if isinstance(value, Path):
+                with contextlib.suppress(OSError):
+                    total += value.stat().st_size
+        return total
+
+    def _submit(self, payloads: list):
+        # inputs are read here, as their batch leaves: files waiting in the service
+        # hold no bytes in memory
+        tasks = []
+        for item, models, transcription in payloads:
+            try:
+                fields = self._fields(item)
+            except OSError as exc:  # that file only: reported like an engine bug
+                tasks.append(("unreadable", f"{type(exc).__name__}: {exc}"))
+                continue
+            tasks.append((type(item), fields, models, transcription))
         return self.client.submit(
             _measure_batch_on_worker, self._token, self._blob, tasks, pure=False
         )
 
     def measure(self, item, *, models: dict, transcription):
         """Measure ``item`` on a worker; the engine's result, or its error, here."""
-        fields = self._fields(item)
-        shipped = sum(
-            len(v[2])
-            for v in fields.values()
-            if isinstance(v, tuple) and v[:1] == ("bytes",)
-        )
-        task = (type(item), fields, models, transcription)
-        status, *rest = self._batcher.put(task, shipped).result()
+        payload = (item, models, transcription)
+        status, *rest = self._batcher.put(payload, self._shipped(item)).result()
         if status == "ok":
             return rest[0]
         if status == "fatal":

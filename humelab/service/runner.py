@@ -103,8 +103,8 @@ class Runner:
         Free-space reserve checked while fetching and expanding.
     dask_scheduler : str or distributed.Client, optional
         Measure each file on this Dask cluster instead of this process (see
-        :mod:`._dask_runner`); ``workers`` then defaults to eight times the
-        cluster's threads (at least 16): threads here only wait for results.
+        :mod:`._dask_runner`); ``workers`` then defaults to 32 times the
+        cluster's threads (at least 64): threads here only wait for results.
     dask_inputs : {"bytes", "shared"}
         How files reach the cluster's workers: shipped as bytes, or by path in a
         folder the workers share with the service.
@@ -138,7 +138,7 @@ class Runner:
             self._measurer = DaskMeasure(dask_scheduler, engine, inputs=dask_inputs)
             # threads here only wait: enough of them that files queue up to be
             # sent in batches while the cluster is busy
-            workers = workers or max(16, 8 * self._measurer.nthreads())
+            workers = workers or max(64, 32 * self._measurer.nthreads())
         self.workers = int(workers or min(8, os.cpu_count() or 2))
         if self.workers < 1:
             raise ValueError(f"`workers` must be at least 1, got {workers!r}.")
@@ -371,10 +371,10 @@ class Runner:
                 MediaInput(file=str(i), text=t) for i, t in enumerate(texts)
             ]
             return
-        d = work / f"{kind}-{src['index']}"
-        d.mkdir(parents=True, exist_ok=True)
+        d = work / f"{kind}-{src['index']}"  # made only for a download or archive
         try:
             if kind == "url":
+                d.mkdir(parents=True, exist_ok=True)
                 name = url_filename(src["url"])
                 path = fetch_url(
                     src["url"], d, self.limits, guard=self.guard, disk=self.disk

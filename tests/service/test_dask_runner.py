@@ -156,7 +156,8 @@ def test_files_wait_and_go_in_batches_while_the_cluster_is_busy(
         sizes = list(server.runner._measurer._batcher.sizes)
     # Then files that waited went several to a task, each file exactly once
     assert job["state"]["status"] == "COMPLETED"
-    assert sum(sizes) == 30 and len(sizes) < 30 and max(sizes) <= 8
+    assert sum(sizes) == 30 and len(sizes) < 30
+    assert max(sizes) <= _dask_runner.BATCH_FILES
     # And the predictions are the thread runner's, byte for byte
     assert body == expected
 
@@ -388,3 +389,30 @@ def test_a_batch_measures_each_file_as_if_alone(media, tmp_path):
         )
         assert result == ("ok", alone)
     assert got[0] != got[1]
+
+
+def test_a_file_gone_before_its_batch_leaves_fails_alone(cluster, media, tmp_path):
+    # Given a measurer on the cluster, a file that exists and one that was removed
+    from humelab.service.engines.base import MediaInput
+
+    _, files = media
+    measurer = _dask_runner.DaskMeasure(cluster.scheduler_address, SimulatedEngine())
+    gone = tmp_path / "gone.wav"
+    try:
+        # When both are measured (their bytes are read as their batch leaves)
+        ok = measurer.measure(
+            MediaInput(file="talk.wav", path=files[0]),
+            models={"prosody": {}},
+            transcription=None,
+        )
+        with pytest.raises(Exception, match="FileNotFoundError") as err:
+            measurer.measure(
+                MediaInput(file="gone.wav", path=gone),
+                models={"prosody": {}},
+                transcription=None,
+            )
+    finally:
+        measurer.close()
+    # Then the missing file fails alone, and the other is measured
+    assert ok["models"]["prosody"]["grouped_predictions"]
+    assert type(err.value).__name__ == "_WorkerBug"
