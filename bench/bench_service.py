@@ -59,8 +59,11 @@ def make_media(n: int) -> dict[str, list[Path]]:
     return {"audio": wavs, "image": pngs}
 
 
-def run_job(session, url, *, files=None, body=None, models=None) -> float:
-    """Submit one job and wait for COMPLETED; return wall seconds."""
+def run_job(
+    session, url, *, files=None, body=None, models=None, poll=0.005, state=False
+):
+    """Submit one job and wait for COMPLETED; return wall seconds (and, with
+    ``state=True``, the job's final state). Polls every ``poll`` seconds."""
     t0 = time.perf_counter()
     if files is not None:
         parts = [("file", (p.name, p.read_bytes())) for p in files]
@@ -76,11 +79,11 @@ def run_job(session, url, *, files=None, body=None, models=None) -> float:
         st = session.get(f"{url}/v0/batch/jobs/{job_id}").json()["state"]
         if st["status"] in ("COMPLETED", "FAILED"):
             break
-        time.sleep(0.005)
+        time.sleep(poll)
     wall = time.perf_counter() - t0
     if st["status"] != "COMPLETED" or st["num_errors"]:
         raise RuntimeError(f"benchmark job {job_id} ended badly: {st}")
-    return wall
+    return (wall, st) if state else wall
 
 
 def main(argv=None) -> int:
