@@ -46,7 +46,8 @@ __all__ = ["DaskMeasure", "INPUTS"]
 
 #: How inputs reach the workers.
 INPUTS = ("bytes", "shared")
-#: Files per task at most, when files wait for a free worker thread.
+#: Files per task at most, when files wait for a free worker thread (one for an
+#: engine that is not simulated: each of its files is paid for).
 BATCH_FILES = 32
 #: Engines rebuilt in this (worker) process, by the digest of their pickle.
 _ENGINES: dict[str, object] = {}
@@ -235,8 +236,12 @@ class DaskMeasure:
                 ) from None
             self._own = True
         # files go in batches while every worker thread is busy (two tasks each)
+        # ... except for an engine that bills each file (`hume`): a batch re-run
+        # after a lost worker would pay for every file of it again
         self._batcher = Batcher(
-            self._submit, lambda: 2 * self.nthreads(), max_items=BATCH_FILES
+            self._submit,
+            lambda: 2 * self.nthreads(),
+            max_items=BATCH_FILES if engine.simulated else 1,
         )
 
     def nthreads(self) -> int:

@@ -261,6 +261,9 @@ def test_hume_engine_on_worker_processes_matches_the_thread_runner(
             tmp_path, "cluster", dask_scheduler=client, **_hume(standin)
         ) as remote:
             job_b, body_b = _run_job(remote, files, extra=broken, models=models)
+            sizes = remote.runner._measurer._batcher.sizes
+        # (one paid file per task: a re-run after a lost worker re-bills one file)
+        assert sizes and set(sizes) == {1}
         # (the engine was rebuilt in the worker processes, not in this one)
         rebuilt = client.run(lambda: [repr(e) for e in _dask_runner._ENGINES.values()])
     finally:
