@@ -100,55 +100,50 @@ class _Scratch:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _measure_on_worker(
-    token, blob, item_class, fields, models, transcription, scratch=None
-):
+def _measure_on_worker(token, blob, item_class, fields, models, transcription, scratch):
     """Runs on a worker: rebuild the item (writing shipped bytes), measure it.
 
     Returns ``("ok", entry)``, ``("error", message, usage)`` for an
     :class:`EngineError`, ``("fatal", message)`` or ``("bug", message)``; messages
     name the file, never the worker's temporary paths. Shipped bytes go to
-    ``scratch`` (a :class:`_Scratch` the caller removes), else to a folder of their
-    own, removed here.
+    ``scratch`` (a :class:`_Scratch`, which the caller removes).
     """
     engine = _engine(token, blob)
-    own = scratch is None
-    scratch = _Scratch() if own else scratch
     values, temp_paths = {}, {}
-    try:
-        for name, value in fields.items():
-            if isinstance(value, tuple) and value and value[0] == "bytes":
+    for name, value in fields.items():
+        if isinstance(value, tuple) and value and value[0] == "bytes":
+            try:
                 path = scratch.path(value[1])
                 path.write_bytes(value[2])
-                values[name] = path
-                temp_paths[str(path)] = value[1]
-            elif isinstance(value, tuple) and value and value[0] == "path":
-                values[name] = Path(value[1])
-            else:
-                values[name] = value
-        item = item_class(**values)
+            except OSError as exc:  # this file only (the worker's disk is full...)
+                reason = exc.strerror or type(exc).__name__
+                return ("bug", f"could not store `{value[1]}` on a worker ({reason})")
+            values[name] = path
+            temp_paths[str(path)] = value[1]
+        elif isinstance(value, tuple) and value and value[0] == "path":
+            values[name] = Path(value[1])
+        else:
+            values[name] = value
+    item = item_class(**values)
 
-        def scrub(text: str) -> str:
-            for path, shown in temp_paths.items():
-                text = text.replace(path, shown)
-            if scratch.root is not None:
-                text = text.replace(str(scratch.root), "<worker folder>")
-            return text
+    def scrub(text: str) -> str:
+        for path, shown in temp_paths.items():
+            text = text.replace(path, shown)
+        if scratch.root is not None:
+            text = text.replace(str(scratch.root), "<worker folder>")
+        return text
 
-        try:
-            return (
-                "ok",
-                engine.measure(item, models=models, transcription=transcription),
-            )
-        except EngineFatal as exc:
-            return ("fatal", scrub(str(exc)))
-        except EngineError as exc:
-            return ("error", scrub(str(exc)), exc.usage)
-        except Exception as exc:  # an engine bug: reported like the thread runner does
-            return ("bug", scrub(f"{type(exc).__name__}: {exc}"))
-    finally:
-        if own:
-            scratch.close()
+    try:
+        return (
+            "ok",
+            engine.measure(item, models=models, transcription=transcription),
+        )
+    except EngineFatal as exc:
+        return ("fatal", scrub(str(exc)))
+    except EngineError as exc:
+        return ("error", scrub(str(exc)), exc.usage)
+    except Exception as exc:  # an engine bug: reported like the thread runner does
+        return ("bug", scrub(f"{type(exc).__name__}: {exc}"))
 
 
 def _measure_batch_on_worker(token, blob, tasks):
