@@ -167,6 +167,17 @@ def _categorical(col: pa.ChunkedArray) -> pd.Categorical:
     """A dictionary column as a pandas Categorical of ``str`` categories."""
     if col.num_chunks != 1:
         col = col.unify_dictionaries()
+    first = col.chunk(0) if col.num_chunks else None
+    if (
+        first is not None
+        and pa.types.is_dictionary(first.type)
+        and len(first.dictionary) == 1
+        and not col.null_count
+    ):  # one value in every row (a source, its file, a partition folder)
+        cats = pd.Index(first.dictionary.to_numpy(zero_copy_only=False), dtype=_STR)
+        return pd.Categorical.from_codes(
+            np.zeros(len(col), np.int8), dtype=pd.CategoricalDtype(cats), validate=False
+        )
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if not pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_encode()
