@@ -11,6 +11,8 @@ imported here: this module loads only with the ``dask`` extra.
 from __future__ import annotations
 
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -242,8 +244,10 @@ def read_file(
     cols = list(CORE_COLUMNS if columns is None else columns)
     conjunctions = _conjunctions(filters)
     need = set(cols) | {item[0] for conj in conjunctions for item in conj}
-    tables = [
-        _table(
+
+    def table(pair) -> pa.Table:
+        path, rows = pair
+        return _table(
             path,
             root=root,
             partition_on=partition_on,
@@ -251,11 +255,19 @@ def read_file(
             need=need,
             filter_rows=rows,
         ).select(cols)
-        for path, rows in paths
-    ]
+
+    # a source's files (one per model folder) are decoded side by side: pyarrow
+    # releases the GIL while it reads
+    tables = list(_readers().map(table, paths)) if len(paths) > 1 else [table(paths[0])]
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
     # copy=False: the columns are new arrays already; pandas would copy them again
     return pd.DataFrame({c: _column(table, c) for c in cols}, copy=False)
+
+
+@functools.cache
+def _readers() -> ThreadPoolExecutor:
+    """Threads that read the files of one partition (made on first use)."""
+    return ThreadPoolExecutor(min(4, os.cpu_count() or 2), "humelab-corpus-read")
 
 
 #: The dtype of the readers' category values (``str`` in pandas 3, else object).
