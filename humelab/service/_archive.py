@@ -18,15 +18,11 @@ import tarfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from .. import contract
-from ._disk import LowDisk
+from ._disk import DiskReserve, LowDisk
+from ._limits import ExpandBudget, Limits
 from ._request import RequestRejected
-
-if TYPE_CHECKING:
-    from ._disk import DiskReserve
-    from .intake import ExpandBudget, Limits
 
 #: What reading a damaged member or stream raises, besides OSError.
 _READ_ERRORS = (
