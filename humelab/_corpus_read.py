@@ -28,7 +28,7 @@ from ._corpus_write import CORPUS_DTYPES, HIVE_NULL, MANIFEST, read_manifest
 from .errors import InputError, ReadError
 from .schema import CORE_COLUMNS
 
-__all__ = ["PARTITION_ROWS", "corpus_files", "meta", "read_file", "read_frame"]
+__all__ = ["PARTITION_ROWS", "corpus_files", "meta", "read_files", "read_frame"]
 
 #: Rows above which a source's files become separate partitions (about 160 MB).
 PARTITION_ROWS = 4_000_000
@@ -233,14 +233,9 @@ def _table(path: str, *, root, partition_on, filters, need, filter_rows) -> pa.T
     return table
 
 
-def read_file(
-    paths, *, root, partition_on, filters=None, columns=None, filter_rows=True
-):
-    """Corpus files (one path, or ``(path, filter rows)`` pairs) as one tidy
-    pandas frame (the corpus dtypes, in order; the files' rows one after another).
-    """
-    if isinstance(paths, str):
-        paths = [(paths, filter_rows)]
+def read_files(paths, *, root, partition_on, filters=None, columns=None):
+    """Corpus files (``(path, filter rows)`` pairs) as one tidy pandas frame (the
+    corpus dtypes, in order; the files' rows one after another)."""
     cols = list(CORE_COLUMNS if columns is None else columns)
     conjunctions = _conjunctions(filters)
     need = set(cols) | {item[0] for conj in conjunctions for item in conj}
@@ -276,7 +271,7 @@ _STR = pd.Series([], dtype="str").dtype
 
 def _read_part(part, root, partition_on, filters, columns):
     paths, attrs = part
-    df = read_file(
+    df = read_files(
         paths, root=root, partition_on=partition_on, filters=filters, columns=columns
     )
     # engine and simulated of the source: a computed frame of one engine keeps them

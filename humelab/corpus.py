@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dask
@@ -50,16 +50,67 @@ def _tasks(sources, root: Path, partition_on) -> list[dict]:
             f"`sources` must be paths, frames, jobs or job ids; got "
             f"{type(sources).__name__}."
         )
-    tasks: list[dict] = []
-    # file digests are computed by threads (BLAKE2b and reads release the GIL):
-    # hashing 40 sources one by one cost a few seconds before conversion began
-    hasher = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="digest")
+    found: list[tuple] = []  # (kind, payload, label, job_id) in the order given
 
-    def add(kind, payload, digest, label, job_id=None):
+    def add_job(job):
+        cached = Path(job.cache_dir) / "predictions.json"
+        if not cached.exists():
+            job.frame(errors="ignore")  # downloads the predictions into the cache
+        found.append(("path", cached, job.id, job.id))
+
+    client = None
+    for i, src in enumerate(sources):
+        if isinstance(src, pd.DataFrame):
+            frame = _corpus_write.contract_frame(src, f"`sources[{i}]`")
+            found.append(("frame", frame, f"frame {i}", None))
+        elif hasattr(src, "jobs"):  # a JobGroup
+            for job in src.jobs:
+                add_job(job)
+        elif hasattr(src, "frame") and hasattr(src, "id"):  # a Job
+            add_job(src)
+        elif isinstance(src, (str, os.PathLike)):
+            path = Path(src).expanduser()
+            if path.is_dir():
+                files = sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix.lower() in _SUFFIXES
+                    and p.is_file()
+                    and not p.name.startswith((".", "_"))
+                )
+                found.extend(("path", p, str(p), None) for p in files)
+            elif path.is_file():
+                found.append(("path", path, str(path), None))
+            elif isinstance(src, str) and len(src) >= 16 and "/" not in src:
+                client = client or Client()
+                add_job(client.job(src))
+            else:
+                raise InputError(
+                    f"`sources[{i}]`: no file or folder at `{src}`. Give predictions "
+                    "JSON, artifacts zips, v1 responses, folders of them, jobs, job "
+                    "ids or tidy frames."
+                )
+        else:
+            hint = ""
+            if isinstance(src, (list, tuple)):
+                hint = " (a nested list? pass one flat list of sources)"
+            raise InputError(
+                f"`sources[{i}]` is a {type(src).__name__}{hint}; give paths, "
+                "frames, `Job`/`JobGroup` objects or job ids."
+            )
+    # digests by threads (BLAKE2b and reads release the GIL): hashing 40 sources
+    # one by one cost a few seconds before conversion began
+    with ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="digest") as pool:
+        digests = list(pool.map(_digest, found))
+    tasks, seen = [], set()
+    for (kind, payload, label, job_id), digest in zip(found, digests, strict=True):
+        if digest in seen:
+            continue
+        seen.add(digest)
         tasks.append(
             {
                 "kind": kind,
-                "payload": payload,
+                "payload": str(payload) if kind == "path" else payload,
                 "digest": digest,
                 "label": label,
                 "job_id": job_id,
@@ -67,71 +118,14 @@ def _tasks(sources, root: Path, partition_on) -> list[dict]:
                 "partition_on": list(partition_on),
             }
         )
+    return tasks
 
-    def add_file(path: Path, label: str, job_id=None):
-        add("path", str(path), hasher.submit(_corpus_write.file_digest, path), label,
-            job_id)  # fmt: skip
 
-    def add_job(job):
-        cached = Path(job.cache_dir) / "predictions.json"
-        if not cached.exists():
-            job.frame(errors="ignore")  # downloads the predictions into the cache
-        add_file(cached, job.id, job.id)
-
-    client = None
-    try:
-        for i, src in enumerate(sources):
-            if isinstance(src, pd.DataFrame):
-                frame = _corpus_write.contract_frame(src, f"`sources[{i}]`")
-                add("frame", frame, _corpus_write.frame_digest(frame), f"frame {i}")
-            elif hasattr(src, "jobs"):  # a JobGroup
-                for job in src.jobs:
-                    add_job(job)
-            elif hasattr(src, "frame") and hasattr(src, "id"):  # a Job
-                add_job(src)
-            elif isinstance(src, (str, os.PathLike)):
-                path = Path(src).expanduser()
-                if path.is_dir():
-                    found = sorted(
-                        p
-                        for p in path.rglob("*")
-                        if p.suffix.lower() in _SUFFIXES
-                        and p.is_file()
-                        and not p.name.startswith((".", "_"))
-                    )
-                    for p in found:
-                        add_file(p, str(p))
-                elif path.is_file():
-                    add_file(path, str(path))
-                elif isinstance(src, str) and len(src) >= 16 and "/" not in src:
-                    client = client or Client()
-                    add_job(client.job(src))
-                else:
-                    raise InputError(
-                        f"`sources[{i}]`: no file or folder at `{src}`. Give "
-                        "predictions JSON, artifacts zips, v1 responses, folders of "
-                        "them, jobs, job ids or tidy frames."
-                    )
-            else:
-                hint = ""
-                if isinstance(src, (list, tuple)):
-                    hint = " (a nested list? pass one flat list of sources)"
-                raise InputError(
-                    f"`sources[{i}]` is a {type(src).__name__}{hint}; give paths, "
-                    "frames, `Job`/`JobGroup` objects or job ids."
-                )
-    except BaseException:
-        hasher.shutdown(cancel_futures=True)
-        raise
-    hasher.shutdown()
-    unique, seen = [], set()
-    for task in tasks:
-        if isinstance(task["digest"], Future):
-            task["digest"] = task["digest"].result()
-        if task["digest"] not in seen:
-            seen.add(task["digest"])
-            unique.append(task)
-    return unique
+def _digest(source: tuple) -> str:
+    kind, payload = source[:2]
+    if kind == "frame":
+        return _corpus_write.frame_digest(payload)
+    return _corpus_write.file_digest(payload)
 
 
 def _partition_on(partition_on) -> tuple[str, ...]:

@@ -60,8 +60,8 @@ class Batcher:
         self._in_flight = 0
         self._closed = False
         self._thread: threading.Thread | None = None
-        #: Sizes of the tasks sent so far (how many payloads each held).
-        self.sizes: list[int] = []
+        #: Sizes of the last 4096 tasks sent (how many payloads each held).
+        self.sizes: collections.deque[int] = collections.deque(maxlen=4096)
 
     def put(self, payload, nbytes: int = 0) -> Future:
         """Queue ``payload``; the returned future gets its result (or error)."""
